@@ -1,0 +1,86 @@
+/**
+ * The inference core's public shapes: what the worker, the API and the CLI
+ * see. Times are seconds, absolute within the input audio.
+ */
+
+export const SAMPLE_RATE = 16_000;
+
+/** One unit of work: the worker transcribes, saves, checkpoints and skips whole chunks. */
+export interface AudioChunk {
+  /** Position in the plan, 0-based, stable for the same audio and planner settings. */
+  index: number;
+  /** Absolute start in seconds. */
+  start: number;
+  /** Absolute end in seconds (end - start <= 30). */
+  end: number;
+}
+
+export interface ChunkPlan {
+  /** Duration of the whole input in seconds. */
+  durationSec: number;
+  /** Speech chunks in time order; silence between them is not transcribed. */
+  chunks: AudioChunk[];
+  /** Which planner produced the plan: Silero VAD or the fixed-window fallback. */
+  planner: 'vad' | 'fixed';
+}
+
+export interface Segment {
+  text: string;
+  /** Absolute start in seconds. */
+  start: number;
+  /** Absolute end in seconds. */
+  end: number;
+  /** Mean log-probability of the segment's tokens. */
+  avgLogprob: number;
+  /** Probability of the no-speech token at the start of the window. */
+  noSpeechProb: number;
+}
+
+export interface ChunkResult {
+  chunk: AudioChunk;
+  /** Segments in time order; empty when the chunk held no speech. */
+  segments: Segment[];
+  /** ISO 639-1 code, given or detected. */
+  language: string;
+  /** Which decoding temperature produced the accepted result (0 unless a fallback ran). */
+  temperature: number;
+}
+
+/** Audio as a local file path, or as 16 kHz mono float32 samples already decoded. */
+export type AudioInput = string | Float32Array;
+
+export interface TranscribeOptions {
+  /** ISO 639-1 code; detected when omitted on a multilingual model. */
+  language?: string;
+  /** @defaultValue 'transcribe' */
+  task?: 'transcribe' | 'translate';
+  /** A plan computed earlier (the worker plans once, then transcribes). Planned here when omitted. */
+  plan?: ChunkPlan;
+  /** Chunk indices already saved; they are neither decoded nor yielded. */
+  skipChunks?: Iterable<number>;
+  /** Aborting stops at the next chunk boundary: the iterator ends by throwing the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** What the worker and CLI hold: a loaded model that turns audio into per-chunk results, off the caller's thread. */
+export interface Transcriber {
+  readonly model: ModelInfo;
+  /** Decode and plan chunks for the audio without transcribing it. */
+  plan(audio: AudioInput): Promise<ChunkPlan>;
+  /** Yields each chunk's result as soon as it is ready, in chunk order. */
+  transcribe(audio: AudioInput, options?: TranscribeOptions): AsyncIterable<ChunkResult>;
+  /** Frees the ONNX sessions (and GPU memory) and stops the inference thread. Idempotent. */
+  release(): Promise<void>;
+}
+
+export interface ModelInfo {
+  /** e.g. 'whisper-tiny' */
+  name: string;
+  /** Absolute path of the model folder. */
+  dir: string;
+  /** 'fp32' | 'fp16' | 'q8' */
+  variant: string;
+  /** The execution provider actually in use: 'cuda' or 'cpu'. */
+  executionProvider: string;
+  multilingual: boolean;
+}
