@@ -38,7 +38,8 @@ export interface RedisServerOptions {
 export function ferretdbBinary(): string {
   const fromEnv = process.env.FERRETDB_BIN;
   if (fromEnv) return fromEnv;
-  const cached = join(process.env.HOME ?? '/root', '.cache', 'meno-tools', 'bin', 'ferretdb');
+  const toolsDir = process.env.MENO_TOOLS_DIR ?? join(process.env.HOME ?? '/root', '.cache', 'meno-tools');
+  const cached = join(toolsDir, 'bin', 'ferretdb');
   if (existsSync(cached)) return cached;
   throw new Error(`FerretDB binary not found at ${cached}: run scripts/provision.sh (or set FERRETDB_BIN / MONGODB_URL)`);
 }

@@ -1,0 +1,56 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+
+const require = createRequire(import.meta.url);
+
+function pkgVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'not installed';
+  }
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memoryGb: number;
+  node: string;
+  onnxruntimeNode: string;
+  transformersJs: string;
+  /** 1-minute load average when the run started: other work on the machine skews timings. */
+  loadAverage: number;
+  commit: string;
+  dirty: boolean;
+}
+
+/** Facts printed in the results file's header. */
+export function machineInfo(repoRoot: string): MachineInfo {
+  let cpu = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
+    if (line) cpu = line.split(':')[1].trim();
+  } catch {
+    // not Linux: keep os.cpus()
+  }
+  const git = (...args: string[]): string => {
+    try {
+      return execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return '';
+    }
+  };
+  return {
+    cpu,
+    cores: os.cpus().length,
+    memoryGb: os.totalmem() / 2 ** 30,
+    node: process.version,
+    onnxruntimeNode: pkgVersion('onnxruntime-node'),
+    transformersJs: pkgVersion('@huggingface/transformers'),
+    loadAverage: os.loadavg()[0],
+    commit: git('rev-parse', '--short', 'HEAD') || 'nogit',
+    dirty: git('status', '--porcelain', '--untracked-files=no').length > 0,
+  };
+}

@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { decodeToFloat32 } from './decode-audio.js';
+import type { EngineJob } from './engine-job.js';
+import type { LoadedEngine } from './loaded-engine.js';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * transformers.js's ASR pipeline on the same q8 model folder as our engine, offline,
+ * with 30 s chunks and 5 s strides (its documented long-form mode) and the
+ * ORT thread count passed through `session_options`.
+ */
+export async function loadTransformersEngine(job: EngineJob): Promise<LoadedEngine> {
+  const { env, pipeline } = await import('@huggingface/transformers');
+  const ffmpegPath = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+  // modelDir is <root>/<org>/<name>: transformers.js resolves "<org>/<name>" under localModelPath
+  const modelId = path.relative(path.dirname(path.dirname(job.modelDir)), job.modelDir).split(path.sep).join('/');
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = path.dirname(path.dirname(job.modelDir)) + path.sep;
+  const asr = await pipeline('automatic-speech-recognition', modelId, {
+    dtype: 'q8',
+    device: 'cpu',
+    local_files_only: true,
+    session_options: { intraOpNumThreads: job.threads, interOpNumThreads: 1 },
+  });
+  const chunkLength = Number(job.settings.chunkLengthSec ?? 30);
+  const strideLength = Number(job.settings.strideLengthSec ?? 5);
+  const version = (JSON.parse(readFileSync(require.resolve('@huggingface/transformers/package.json'), 'utf8')) as { version: string })
+    .version;
+  return {
+    checkpoint: `${modelId} q8 (onnx/encoder_model_quantized.onnx + decoder_model_merged_quantized.onnx) from ${job.modelDir}`,
+    info: { 'transformers.js': version },
+    async transcribe(file: string): Promise<string> {
+      const audio = await decodeToFloat32(ffmpegPath, file);
+      const out = await asr(audio, {
+        language: job.language,
+        task: 'transcribe',
+        chunk_length_s: chunkLength,
+        stride_length_s: strideLength,
+      });
+      return (Array.isArray(out) ? out.map((o) => o.text).join(' ') : out.text).trim();
+    },
+    release: () => asr.dispose(),
+  };
+}

@@ -1,0 +1,189 @@
+import { type Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import { UnavailableError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { QueueKind } from './meetings/meeting.repository.js';
+import { JobName, jobIdFor, jobOptionsFrom, queueNameFor, type TranscriptionJobData } from './queues.js';
+
+export type JobState = 'waiting' | 'active' | 'completed' | 'failed' | 'delayed' | 'prioritized' | 'waiting-children' | 'unknown';
+
+/** The guide's `getJobStatus` shape, plus the queue the job is in. */
+export interface JobStatus {
+  jobId: string;
+  queue: QueueKind;
+  status: JobState;
+  progress: number;
+  failedReason: string | null;
+  attemptsMade: number;
+  data: TranscriptionJobData;
+}
+
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  completed: number;
+  failed: number;
+  delayed: number;
+  total: number;
+}
+
+/** The guide's `getQueueMetrics` shape overall, with the same counts per queue. */
+export interface QueueMetrics extends QueueCounts {
+  queues: Record<QueueKind, QueueCounts & { name: string }>;
+}
+
+export interface EnqueueResult {
+  jobId: string;
+  queue: QueueKind;
+  /** False when a live job with this id already existed (a second start). */
+  created: boolean;
+}
+
+const LIVE_STATES: readonly JobState[] = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'];
+
+/**
+ * The producer side of the two transcription queues. Built on a producer
+ * connection (see redis.ts), so every call fails within the command timeout
+ * when Redis is away instead of hanging.
+ */
+export class TranscriptionQueues {
+  readonly regular: Queue<TranscriptionJobData>;
+  readonly large: Queue<TranscriptionJobData>;
+  private readonly log: Logger;
+  private closing?: Promise<void>;
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly config: Config['queue'],
+    logger: Logger,
+    private readonly timeoutMs = 1000,
+  ) {
+    this.log = logger.child({ module: 'queues' });
+    const opts = { connection, prefix: config.prefix, defaultJobOptions: jobOptionsFrom(config) };
+    this.regular = new Queue<TranscriptionJobData>(queueNameFor('regular', config), opts);
+    this.large = new Queue<TranscriptionJobData>(queueNameFor('large', config), opts);
+    for (const queue of [this.regular, this.large]) {
+      queue.on('error', (err) => this.log.debug({ err: { message: err.message }, queue: queue.name }, 'queue error'));
+    }
+  }
+
+  queue(kind: QueueKind): Queue<TranscriptionJobData> {
+    return kind === 'large' ? this.large : this.regular;
+  }
+
+  /**
+   * Adds the meeting's job unless a live one exists. A finished job left
+   * under the same id (kept for inspection) is removed first, so a new
+   * request is never swallowed by BullMQ's id dedupe.
+   */
+  async enqueue(data: TranscriptionJobData): Promise<EnqueueResult> {
+    const jobId = jobIdFor(data.meetingId);
+    return this.bounded('enqueue', async () => {
+      const existing = await this.findJob(jobId);
+      if (existing) {
+        const state = (await existing.job.getState()) as JobState;
+        if (LIVE_STATES.includes(state)) return { jobId, queue: existing.kind, created: false };
+        await existing.job.remove();
+      }
+      await this.queue(data.queue).add(JobName.Transcribe, data, { jobId });
+      this.log.info({ jobId, queue: data.queue, meetingId: data.meetingId, durationSec: data.durationSec }, 'job enqueued');
+      return { jobId, queue: data.queue, created: true };
+    });
+  }
+
+  /** Status of a job in either queue; null when neither holds it. */
+  async getJobStatus(jobId: string): Promise<JobStatus | null> {
+    return this.bounded('getJobStatus', async () => {
+      const found = await this.findJob(jobId);
+      if (!found) return null;
+      const { job, kind } = found;
+      const state = (await job.getState()) as JobState;
+      return {
+        jobId,
+        queue: kind,
+        status: state,
+        progress: typeof job.progress === 'number' ? job.progress : 0,
+        failedReason: job.failedReason ?? null,
+        attemptsMade: job.attemptsMade,
+        data: job.data,
+      };
+    });
+  }
+
+  /** True when the job exists and is waiting, active or delayed. */
+  async isLive(jobId: string): Promise<boolean> {
+    const status = await this.getJobStatus(jobId);
+    return !!status && LIVE_STATES.includes(status.status);
+  }
+
+  async getQueueMetrics(): Promise<QueueMetrics> {
+    return this.bounded('getQueueMetrics', async () => {
+      const per = {} as QueueMetrics['queues'];
+      const total: QueueCounts = { waiting: 0, active: 0, completed: 0, failed: 0, delayed: 0, total: 0 };
+      for (const kind of ['regular', 'large'] as const) {
+        const queue = this.queue(kind);
+        const c = await queue.getJobCounts('waiting', 'prioritized', 'active', 'completed', 'failed', 'delayed');
+        const counts: QueueCounts = {
+          waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+          active: c.active ?? 0,
+          completed: c.completed ?? 0,
+          failed: c.failed ?? 0,
+          delayed: c.delayed ?? 0,
+          total: 0,
+        };
+        counts.total = counts.waiting + counts.active + counts.completed + counts.failed + counts.delayed;
+        per[kind] = { name: queue.name, ...counts };
+        for (const key of Object.keys(total) as (keyof QueueCounts)[]) total[key] += counts[key];
+      }
+      return { ...total, queues: per };
+    });
+  }
+
+  /** BullMQ removes expired failed jobs lazily; this sweeps those past the retention. */
+  async cleanExpiredFailed(): Promise<number> {
+    const graceMs = this.config.failedRetentionSec * 1000;
+    let removed = 0;
+    for (const queue of [this.regular, this.large]) removed += (await queue.clean(graceMs, 1000, 'failed')).length;
+    return removed;
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.bounded('ping', () => this.connection.ping());
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= Promise.allSettled([this.regular.close(), this.large.close()]).then(() => undefined);
+    return this.closing;
+  }
+
+  private async findJob(jobId: string): Promise<{ job: Job<TranscriptionJobData>; kind: QueueKind } | null> {
+    for (const kind of ['regular', 'large'] as const) {
+      const job = await this.queue(kind).getJob(jobId);
+      if (job) return { job, kind };
+    }
+    return null;
+  }
+
+  /** Runs a Redis call with a hard deadline, turning any connection failure into UnavailableError. */
+  private async bounded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    try {
+      return await Promise.race([fn(), deadline]);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw new UnavailableError(`queue unavailable (${what}): ${message}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * The Whisper ONNX engine: 30-s windows of 16 kHz audio in, timed segments
+ * out. Features, encoder and decoder run batched on the calling thread (the
+ * Transcriber hosts this in a worker thread); ORT's own intra-op threads do
+ * the heavy lifting.
+ */
+import { basename } from 'node:path';
+import { availableParallelism } from 'node:os';
+import type * as ort from 'onnxruntime-node';
+import type { Logger } from '../core/logger.js';
+import { ValidationError } from '../core/errors.js';
+import type { ModelInfo, Segment } from './types.js';
+import { SAMPLE_RATE } from './types.js';
+import { createLogMelExtractor } from './features/log-mel.js';
+import { loadModelConfig } from './model/model-config.js';
+import { createWhisperSessions, type ExecutionProviderSetting, type ModelVariant } from './model/sessions.js';
+import { createEncoderRunner } from './model/encoder.js';
+import { createDecoderRunner } from './model/decoder.js';
+import { selectRows } from './model/tensors.js';
+import { loadTokenizer } from './tokenizer.js';
+import { argmax, seededRandom, type LogitRules } from './decoding/logits-rules.js';
+import { decodeRows, type RowDecode } from './decoding/greedy.js';
+import { tokensToSegments, TIME_PRECISION } from './decoding/segments.js';
+import {
+  compressionRatio,
+  DEFAULT_TEMPERATURES,
+  DEFAULT_THRESHOLDS,
+  isNoSpeech,
+  needsFallback,
+  type FallbackThresholds,
+} from './decoding/fallback.js';
+
+export interface EngineOptions {
+  /** Absolute path of a model folder in the transformers.js layout. */
+  modelDir: string;
+  /** 'q8' | 'fp16' | 'fp32' — picks onnx/*_quantized.onnx, *_fp16.onnx or plain *.onnx. @defaultValue 'q8' */
+  variant?: ModelVariant;
+  /** 'auto' tries CUDA then falls back to CPU; 'cuda' fails if CUDA cannot be used. @defaultValue 'auto' */
+  executionProvider?: ExecutionProviderSetting;
+  /** ORT intra-op threads. @defaultValue os.availableParallelism() */
+  threads?: number;
+  /** Windows per encoder/decoder batch. @defaultValue 4 */
+  batchSize?: number;
+  logger: Logger;
+  /** Decoding temperatures tried in turn while a decode fails the quality checks. @defaultValue [0, 0.2, 0.4, 0.6, 0.8, 1.0] */
+  temperatures?: readonly number[];
+  /** Fallback and no-speech thresholds. @defaultValue { compressionRatioThreshold: 2.4, logprobThreshold: -1, noSpeechThreshold: 0.6 } */
+  thresholds?: Partial<FallbackThresholds>;
+  /** Latest first timestamp, seconds (OpenAI's max_initial_timestamp). @defaultValue 1.0 */
+  maxInitialTimestamp?: number;
+  /** Most tokens sampled per window. @defaultValue 224 (max_target_positions / 2) */
+  maxNewTokens?: number;
+  /** Seed of the sampling PRNG at temperature > 0 (mixed with a hash of each window). @defaultValue 0 */
+  seed?: number;
+}
+
+export interface WindowDecodeOptions {
+  /** ISO 639-1 code; detected per window when omitted on a multilingual model. */
+  language?: string;
+  /** @defaultValue 'transcribe' */
+  task?: 'transcribe' | 'translate';
+  /** Decode with <|notimestamps|>: one segment per window. @defaultValue false */
+  withoutTimestamps?: boolean;
+}
+
+export interface WindowResult {
+  /** Segment times are relative to the window's start (seconds). */
+  segments: Segment[];
+  language: string;
+  /** Temperature of the accepted decode (0 unless fallback ran). */
+  temperature: number;
+  /** Whether the window was skipped as no speech. */
+  noSpeech: boolean;
+  /** Token ids generated for the accepted decode (without the prompt), for parity tests. */
+  tokens: number[];
+}
+
+export interface WhisperEngine {
+  readonly info: ModelInfo;
+  /** Each window: 16 kHz mono float32, at most 30 s (padded to 30 s inside). Results in input order. */
+  decodeWindows(windows: Float32Array[], options?: WindowDecodeOptions): Promise<WindowResult[]>;
+  /** Releases the ONNX sessions (frees GPU memory). Idempotent. */
+  release(): Promise<void>;
+}
+
+/** FNV-1a over a sparse sample of the window's bits: the same audio samples the same tokens, however it is batched. */
+function windowHash(samples: Float32Array, seed: number): number {
+  const bits = new Uint32Array(samples.buffer, samples.byteOffset, samples.length);
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  const step = Math.max(1, Math.floor(bits.length / 4096));
+  for (let i = 0; i < bits.length; i += step) h = Math.imul(h ^ bits[i], 0x01000193) >>> 0;
+  return Math.imul(h ^ bits.length, 0x01000193) >>> 0;
+}
+
+/**
+ * Loads a Whisper model folder (configs, tokenizer, encoder and merged decoder)
+ * and returns an engine that decodes 30-s windows.
+ * @throws ValidationError on bad options; NotFoundError on missing files;
+ * UnavailableError when no execution provider can open the model.
+ */
+export async function loadWhisperEngine(options: EngineOptions): Promise<WhisperEngine> {
+  const batchSize = options.batchSize ?? 4;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ValidationError(`batchSize must be a positive integer, got ${batchSize}`);
+  const temperatures = options.temperatures ?? DEFAULT_TEMPERATURES;
+  if (temperatures.length === 0 || temperatures.some((t) => !(t >= 0))) {
+    throw new ValidationError('temperatures must be a non-empty list of numbers >= 0');
+  }
+  const thresholds: FallbackThresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
+  const log = options.logger.child({ module: 'whisper-engine' });
+
+  const config = loadModelConfig(options.modelDir);
+  const tokenizer = loadTokenizer(options.modelDir);
+  const features = createLogMelExtractor(config.features);
+  if (features.nMels !== config.numMelBins) {
+    throw new ValidationError(`preprocessor has ${features.nMels} mel bins but the model expects ${config.numMelBins}`);
+  }
+  const sessions = await createWhisperSessions({
+    modelDir: options.modelDir,
+    variant: options.variant,
+    executionProvider: options.executionProvider,
+    threads: options.threads ?? availableParallelism(),
+    logger: options.logger,
+  });
+  const encoder = createEncoderRunner(sessions.encoder, options.logger);
+  const decoder = createDecoderRunner(
+    sessions.decoder,
+    { heads: config.decoderAttentionHeads, headDim: config.dModel / config.decoderAttentionHeads },
+    options.logger,
+  );
+
+  const special = tokenizer.special;
+  const gen = config.generation;
+  const sot = gen.decoderStartTokenId ?? special.sot;
+  const eot = gen.eosTokenId ?? special.eot;
+  const noTimestamps = gen.noTimestampsTokenId ?? special.noTimestamps;
+  const timestampBegin = noTimestamps + 1;
+  const languages = new Map<string, number>();
+  if (gen.langToId) for (const [token, id] of Object.entries(gen.langToId)) languages.set(token.replace(/^<\||\|>$/g, ''), id);
+  else for (const [code, id] of special.languages) languages.set(code, id);
+  const multilingual = gen.isMultilingual ?? languages.size > 1;
+  const taskIds = {
+    transcribe: gen.taskToId?.transcribe ?? special.transcribe,
+    translate: gen.taskToId?.translate ?? special.translate,
+  };
+  // OpenAI's `_get_suppress_tokens`: the configured non-speech symbols plus control tokens the model must never emit.
+  const suppressTokens = [
+    ...new Set(
+      [...gen.suppressTokens, taskIds.transcribe, taskIds.translate, sot, special.sotPrev, special.sotLm, special.noSpeech].filter(
+        (id): id is number => id !== undefined && id >= 0,
+      ),
+    ),
+  ];
+  const beginSuppressTokens = gen.beginSuppressTokens.length > 0 ? gen.beginSuppressTokens : [tokenizer.idOf('Ġ') ?? 220, eot];
+  const maxInitialTimestampIndex = Math.round((options.maxInitialTimestamp ?? 1.0) / TIME_PRECISION);
+  const maxNewTokens = Math.min(options.maxNewTokens ?? Math.floor(config.maxTargetPositions / 2), config.maxTargetPositions - 4);
+  const seed = options.seed ?? 0;
+
+  const info: ModelInfo = {
+    name: basename(options.modelDir),
+    dir: options.modelDir,
+    variant: sessions.variant,
+    executionProvider: sessions.executionProvider,
+    multilingual,
+  };
+  let released = false;
+
+  const validate = (windows: Float32Array[], opts: WindowDecodeOptions): void => {
+    windows.forEach((w, i) => {
+      if (!(w instanceof Float32Array)) throw new ValidationError(`window ${i} is not a Float32Array`);
+      if (w.length > features.nSamples) {
+        throw new ValidationError(`window ${i} holds ${(w.length / SAMPLE_RATE).toFixed(2)} s; the most is ${features.nSamples / SAMPLE_RATE} s`);
+      }
+    });
+    const task = opts.task ?? 'transcribe';
+    if (task !== 'transcribe' && task !== 'translate') throw new ValidationError(`unknown task "${String(task)}": use transcribe or translate`);
+    if (!multilingual) {
+      if ((opts.language && opts.language !== 'en') || task === 'translate') {
+        throw new ValidationError(`${info.name} is English-only: it takes no language other than "en" and no translate task`);
+      }
+    } else if (opts.language !== undefined && !languages.has(opts.language.toLowerCase())) {
+      throw new ValidationError(`language "${opts.language}" is not supported by ${info.name}; use one of ${[...languages.keys()].join(', ')}`);
+    }
+  };
+
+  const detectLanguages = async (states: ort.Tensor, rows: number): Promise<string[]> => {
+    const logits = await decoder.start(states, Array.from({ length: rows }, () => [sot]));
+    const langIds = [...languages.entries()];
+    const scores = new Float32Array(langIds.length);
+    return Array.from({ length: rows }, (_, r) => {
+      const at = r * logits.positions * logits.vocab;
+      langIds.forEach(([, id], i) => (scores[i] = logits.data[at + id]));
+      return langIds[argmax(scores)][0];
+    });
+  };
+
+  const decodeGroup = async (group: Float32Array[], opts: WindowDecodeOptions): Promise<WindowResult[]> => {
+    const n = group.length;
+    const input = new Float32Array(n * features.nMels * features.nFrames);
+    for (let i = 0; i < n; i++) {
+      features.extract(group[i], input.subarray(i * features.nMels * features.nFrames, (i + 1) * features.nMels * features.nFrames));
+    }
+    const states = await encoder.encode(input, n, features.nMels, features.nFrames);
+    const task = opts.task ?? 'transcribe';
+    const timestamps = !opts.withoutTimestamps;
+    let langs: string[];
+    if (!multilingual) langs = group.map(() => 'en');
+    else if (opts.language) langs = group.map(() => opts.language!.toLowerCase());
+    else langs = await detectLanguages(states, n);
+
+    const prompts = langs.map((lang) => {
+      const prompt = multilingual ? [sot, languages.get(lang)!, taskIds[task]!] : [sot];
+      if (!timestamps) prompt.push(noTimestamps);
+      return prompt;
+    });
+    const rules: LogitRules = {
+      eot,
+      noTimestamps,
+      timestampBegin,
+      suppressTokens,
+      beginSuppressTokens,
+      maxInitialTimestampIndex,
+      timestamps,
+    };
+
+    const accepted: (RowDecode & { temperature: number })[] = new Array(n);
+    let pending = group.map((_, i) => i);
+    for (let t = 0; t < temperatures.length && pending.length > 0; t++) {
+      const temperature = temperatures[t];
+      const rows = await decodeRows({
+        decoder,
+        encoderStates: pending.length === n ? states : selectRows(states, pending),
+        prompts: pending.map((i) => prompts[i]),
+        rules,
+        temperature,
+        randoms: pending.map((i) => seededRandom(windowHash(group[i], seed) ^ Math.imul(t + 1, 0x9e3779b1))),
+        maxNewTokens: Math.min(maxNewTokens, config.maxTargetPositions - prompts[0].length),
+        noSpeechToken: special.noSpeech,
+      });
+      const retry: number[] = [];
+      rows.forEach((row, k) => {
+        const i = pending[k];
+        const text = tokenizer.decode(row.tokens);
+        const quality = {
+          compressionRatio: compressionRatio(text),
+          avgLogprob: row.avgLogprob,
+          noSpeechProb: row.noSpeechProb,
+          looped: row.finish === 'loop',
+        };
+        const last = t === temperatures.length - 1;
+        if (!last && needsFallback(quality, thresholds)) {
+          log.debug({ window: i, temperature, ...quality }, 'decode failed quality checks, falling back');
+          retry.push(i);
+        } else {
+          accepted[i] = { ...row, temperature };
+        }
+      });
+      pending = retry;
+    }
+
+    return accepted.map((row, i) => {
+      const noSpeechProb = Number.isNaN(row.noSpeechProb) ? 0 : row.noSpeechProb;
+      const skip = isNoSpeech({ avgLogprob: row.avgLogprob, noSpeechProb }, thresholds);
+      const duration = group[i].length / SAMPLE_RATE;
+      const segments = skip
+        ? []
+        : tokensToSegments(row.tokens, row.logprobs, {
+            timestampBegin: timestamps ? timestampBegin : Number.MAX_SAFE_INTEGER,
+            eot,
+            decode: (ids) => tokenizer.decode(ids),
+            duration,
+            noSpeechProb,
+          });
+      return { segments, language: langs[i], temperature: row.temperature, noSpeech: skip, tokens: row.tokens };
+    });
+  };
+
+  return {
+    info,
+    async decodeWindows(windows, opts = {}) {
+      if (released) throw new ValidationError('engine has been released');
+      validate(windows, opts);
+      const results: WindowResult[] = [];
+      for (let from = 0; from < windows.length; from += batchSize) {
+        const started = performance.now();
+        const group = windows.slice(from, from + batchSize);
+        results.push(...(await decodeGroup(group, opts)));
+        log.debug({ windows: group.length, ms: Math.round(performance.now() - started) }, 'batch decoded');
+      }
+      return results;
+    },
+    async release() {
+      released = true;
+      await sessions.release();
+    },
+  };
+}

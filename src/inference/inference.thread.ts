@@ -1,0 +1,141 @@
+/**
+ * The inference thread (a worker_thread): hosts the Whisper engine and
+ * Silero VAD so that every ONNX run and all heavy DSP stay off the main
+ * event loop. Requests are served one at a time, in arrival order.
+ * Log lines are posted to the main thread, which writes them to its logger.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import pino from 'pino';
+import type { Logger } from '../core/logger.js';
+import { loadWhisperEngine, type WhisperEngine, type WindowDecodeOptions, type WindowResult } from './engine.js';
+import { openPcmFile, pcmFromSamples, type PcmSource } from './audio/decode.js';
+import { SileroVad, windowRms, type VadOptions, type VadResult } from './audio/vad.js';
+import type { ModelInfo } from './types.js';
+
+/** What the main thread passes at start. */
+export interface ThreadData {
+  engine: {
+    modelDir: string;
+    variant?: 'q8' | 'fp16' | 'fp32';
+    executionProvider?: 'auto' | 'cpu' | 'cuda';
+    threads?: number;
+    batchSize?: number;
+  };
+  /** Silero model file; the bundled one when omitted. */
+  vadModelPath?: string;
+  /** pino level of the main thread's logger. */
+  logLevel: string;
+}
+
+/** Audio the thread reads itself: a raw float32 file, or samples transferred to it. */
+export type SourceRef = { kind: 'file'; path: string } | { kind: 'samples'; samples: Float32Array };
+
+export type ThreadRequest =
+  | { id: number; op: 'init' }
+  | { id: number; op: 'vad'; source: SourceRef; options: VadOptions }
+  | { id: number; op: 'rms'; source: SourceRef; windowSamples: number }
+  | { id: number; op: 'decode'; windows: Float32Array[]; options: WindowDecodeOptions }
+  | { id: number; op: 'release' };
+
+export interface ThreadResults {
+  init: ModelInfo;
+  vad: VadResult;
+  rms: number[];
+  decode: WindowResult[];
+  release: null;
+}
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string;
+  details?: Record<string, unknown>;
+}
+
+export type ThreadMessage =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: SerializedError }
+  | { log: string };
+
+const port = parentPort;
+if (!port) throw new Error('inference.thread.ts must run as a worker thread');
+const data = workerData as ThreadData;
+
+const logger: Logger = pino(
+  { level: data.logLevel, base: undefined, serializers: { err: pino.stdSerializers.err } },
+  { write: (line: string) => port.postMessage({ log: line } satisfies ThreadMessage) },
+);
+
+let engine: WhisperEngine | undefined;
+let vad: SileroVad | undefined;
+let released = false;
+
+async function openSource(ref: SourceRef): Promise<PcmSource> {
+  return ref.kind === 'file' ? openPcmFile(ref.path) : pcmFromSamples(ref.samples);
+}
+
+async function handle(request: ThreadRequest): Promise<{ value: unknown; transfer?: ArrayBuffer[] }> {
+  if (released && request.op !== 'release') throw new Error('inference thread already released its sessions');
+  switch (request.op) {
+    case 'init': {
+      [vad, engine] = await Promise.all([
+        SileroVad.load({ modelPath: data.vadModelPath, logger }),
+        loadWhisperEngine({ ...data.engine, logger }),
+      ]);
+      return { value: engine.info };
+    }
+    case 'vad': {
+      if (!vad) throw new Error('inference thread not initialised');
+      const source = await openSource(request.source);
+      try {
+        const result = await vad.detect(source, request.options);
+        const probs = result.frames.probs as Float32Array;
+        return { value: result, transfer: [probs.buffer as ArrayBuffer] };
+      } finally {
+        await source.dispose();
+      }
+    }
+    case 'rms': {
+      const source = await openSource(request.source);
+      try {
+        return { value: await windowRms(source, request.windowSamples) };
+      } finally {
+        await source.dispose();
+      }
+    }
+    case 'decode': {
+      if (!engine) throw new Error('inference thread not initialised');
+      return { value: await engine.decodeWindows(request.windows, request.options) };
+    }
+    case 'release': {
+      released = true;
+      const steps = await Promise.allSettled([engine?.release(), vad?.release()]);
+      engine = undefined;
+      vad = undefined;
+      const failed = steps.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      return { value: null };
+    }
+  }
+}
+
+function serialize(err: unknown): SerializedError {
+  if (err instanceof Error) {
+    const { code, details } = err as Error & { code?: unknown; details?: Record<string, unknown> };
+    return { name: err.name, message: err.message, code: typeof code === 'string' ? code : undefined, details };
+  }
+  return { name: 'Error', message: String(err) };
+}
+
+let queue: Promise<void> = Promise.resolve();
+port.on('message', (request: ThreadRequest) => {
+  queue = queue.then(async () => {
+    try {
+      const { value, transfer } = await handle(request);
+      port.postMessage({ id: request.id, ok: true, value } satisfies ThreadMessage, transfer ?? []);
+    } catch (err) {
+      logger.debug({ err, op: request.op }, 'inference request failed');
+      port.postMessage({ id: request.id, ok: false, error: serialize(err) } satisfies ThreadMessage);
+    }
+  });
+});

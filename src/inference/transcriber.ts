@@ -1,0 +1,406 @@
+/**
+ * The inference core's facade. The main thread decodes (ffmpeg runs as a
+ * child process writing a temporary file), plans chunks and orchestrates;
+ * VAD, log-mel, encoder and decoder all run in one worker thread
+ * (inference.thread.ts), which receives chunk audio as transferred
+ * Float32Arrays.
+ */
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Logger } from '../core/logger.js';
+import {
+  AppError,
+  BadAudioError,
+  ConflictError,
+  NotFoundError,
+  UnavailableError,
+  ValidationError,
+} from '../core/errors.js';
+import { AudioDecoder, pcmFromSamples, type PcmSource } from './audio/decode.js';
+import type { VadOptions } from './audio/vad.js';
+import {
+  chunkSampleRange,
+  planFixedChunks,
+  planVadChunks,
+  type FixedPlanOptions,
+  type VadPlanOptions,
+} from './chunking.js';
+import type { WindowResult } from './engine.js';
+import type {
+  SerializedError,
+  SourceRef,
+  ThreadData,
+  ThreadMessage,
+  ThreadRequest,
+  ThreadResults,
+} from './inference.thread.js';
+import { resolveModelDir } from './model/resolve.js';
+import {
+  SAMPLE_RATE,
+  type AudioChunk,
+  type AudioInput,
+  type ChunkPlan,
+  type ChunkResult,
+  type ModelInfo,
+  type TranscribeOptions,
+  type Transcriber,
+} from './types.js';
+
+export interface TranscriberOptions {
+  /** Model name ('tiny', 'base', 'small', …) or model folder. @defaultValue 'tiny' */
+  model?: string;
+  /** Folder of operator-installed models, searched before the installed `sts-whisper-*` packages. @defaultValue './models' */
+  modelsDir?: string;
+  /** @defaultValue 'q8' */
+  variant?: 'q8' | 'fp16' | 'fp32';
+  /** @defaultValue 'auto' (CUDA when available, else CPU) */
+  executionProvider?: 'auto' | 'cpu' | 'cuda';
+  /** ONNX intra-op threads for Whisper. @defaultValue os.availableParallelism() */
+  threads?: number;
+  /** Chunks decoded together in one encoder/decoder batch; results are yielded per batch. @defaultValue 4 */
+  batchSize?: number;
+  /** 'vad' cuts chunks at pauses found by Silero VAD; 'fixed' uses consecutive 30-s windows. @defaultValue 'vad' */
+  planner?: 'vad' | 'fixed';
+  /** Silero thresholds; see VadOptions for defaults. */
+  vad?: VadOptions;
+  /** VAD chunk planner settings; see VadPlanOptions for defaults. */
+  chunking?: VadPlanOptions;
+  /** Fixed planner settings. @defaultValue { windowSec: 30, silenceRms: 1e-4 } */
+  fixed?: FixedPlanOptions;
+  /** ffmpeg binary. @defaultValue the binary of `@ffmpeg-installer/ffmpeg` */
+  ffmpegPath?: string;
+  /** ffprobe binary. @defaultValue the binary of `@ffprobe-installer/ffprobe` */
+  ffprobePath?: string;
+  /** ffmpeg is killed after this many milliseconds. @defaultValue 1_800_000 */
+  decodeTimeoutMs?: number;
+  /** Folder for temporary decoded audio. @defaultValue os.tmpdir() */
+  tempDir?: string;
+  /** How long release() waits for the thread to free its sessions before terminating it. @defaultValue 30_000 */
+  releaseTimeoutMs?: number;
+  logger: Logger;
+}
+
+const ERROR_TYPES: Record<string, new (message: string, options?: { details?: Record<string, unknown> }) => AppError> = {
+  BadAudioError,
+  NotFoundError,
+  ValidationError,
+  UnavailableError,
+  ConflictError,
+};
+
+function deserializeError(error: SerializedError): Error {
+  const Type = ERROR_TYPES[error.name];
+  if (Type) return new Type(error.message, { details: error.details });
+  const err = new Error(error.message);
+  err.name = error.name;
+  return err;
+}
+
+const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+  60: 'fatal',
+};
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+}
+
+/**
+ * Starts inference.thread.ts. The code base runs TypeScript through tsx
+ * without a build, and a worker does not inherit vitest's transform, so the
+ * thread is bootstrapped by registering tsx's ESM loader inside it first.
+ */
+function startThread(data: ThreadData): Worker {
+  const entry = new URL('./inference.thread.ts', import.meta.url);
+  const tsxApi = tsxEsmApiUrl();
+  if (!tsxApi) return new Worker(entry, { workerData: data, execArgv: [...process.execArgv] });
+  const bootstrap = [
+    `import(${JSON.stringify(tsxApi)})`,
+    `  .then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); })`,
+    '  .catch((err) => setImmediate(() => { throw err; }));',
+  ].join('\n');
+  return new Worker(bootstrap, { eval: true, workerData: data, execArgv: [...process.execArgv] });
+}
+
+/** URL of tsx's ESM API module (`tsx/esm/api`, import condition), or undefined when tsx is absent. */
+function tsxEsmApiUrl(): string | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    const manifestPath = require.resolve('tsx/package.json');
+    const manifest = require(manifestPath) as { exports: Record<string, { import?: { default?: string } }> };
+    const target = manifest.exports['./esm/api']?.import?.default;
+    return target ? pathToFileURL(join(dirname(manifestPath), target)).href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+type Pending = { resolve: (value: unknown) => void; reject: (err: unknown) => void };
+
+/** Request/response over the worker's message port. */
+class ThreadClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private failure?: Error;
+
+  constructor(
+    readonly worker: Worker,
+    private readonly log: Logger,
+  ) {
+    worker.on('message', (message: ThreadMessage) => this.onMessage(message));
+    worker.on('error', (err) => this.fail(new UnavailableError(`inference thread crashed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => this.fail(new UnavailableError(`inference thread exited (code ${code})`)));
+  }
+
+  private onMessage(message: ThreadMessage): void {
+    if ('log' in message) return this.relayLog(message.log);
+    const waiter = this.pending.get(message.id);
+    if (!waiter) return;
+    this.pending.delete(message.id);
+    if (message.ok) waiter.resolve(message.value);
+    else waiter.reject(deserializeError(message.error));
+  }
+
+  private relayLog(line: string): void {
+    try {
+      const { level, msg, time: _time, pid: _pid, hostname: _hostname, ...fields } = JSON.parse(line) as Record<string, unknown>;
+      const method = PINO_LEVELS[Number(level)] ?? 'info';
+      this.log[method](fields, typeof msg === 'string' ? msg : '');
+    } catch {
+      this.log.warn({ line }, 'unparsable log line from the inference thread');
+    }
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const waiter of this.pending.values()) waiter.reject(err);
+    this.pending.clear();
+  }
+
+  get alive(): boolean {
+    return !this.failure;
+  }
+
+  /** Sends a request; `signal` rejects the wait (the thread still finishes the request). */
+  call<Op extends ThreadRequest['op']>(
+    request: Omit<Extract<ThreadRequest, { op: Op }>, 'id'>,
+    transfer: ArrayBuffer[] = [],
+    signal?: AbortSignal,
+  ): Promise<ThreadResults[Op]> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const id = this.nextId++;
+    return new Promise<ThreadResults[Op]>((resolvePromise, reject) => {
+      const onAbort = () => {
+        this.pending.delete(id);
+        reject(abortReason(signal!));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        resolve: (value) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolvePromise(value as ThreadResults[Op]);
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      });
+      this.worker.postMessage({ ...request, id }, transfer);
+    });
+  }
+}
+
+function toChunkResult(chunk: AudioChunk, result: WindowResult): ChunkResult {
+  const segments = result.noSpeech
+    ? []
+    : result.segments.map((s) => ({
+        ...s,
+        start: Math.min(chunk.start + s.start, chunk.end),
+        end: Math.min(chunk.start + s.end, chunk.end),
+      }));
+  return { chunk, segments, language: result.language, temperature: result.temperature };
+}
+
+class ThreadedTranscriber implements Transcriber {
+  private releasing?: Promise<void>;
+
+  constructor(
+    readonly model: ModelInfo,
+    private readonly thread: ThreadClient,
+    private readonly decoder: AudioDecoder,
+    private readonly options: TranscriberOptions,
+    private readonly log: Logger,
+  ) {}
+
+  private get batchSize(): number {
+    return this.options.batchSize ?? 4;
+  }
+
+  private async open(audio: AudioInput, signal?: AbortSignal): Promise<PcmSource> {
+    if (this.releasing) throw new UnavailableError('transcriber was released');
+    if (audio instanceof Float32Array) return pcmFromSamples(audio);
+    return (await this.decoder.decode(audio, signal)).pcm;
+  }
+
+  private sourceRef(pcm: PcmSource): { ref: SourceRef; transfer: ArrayBuffer[] } {
+    if (pcm.filePath) return { ref: { kind: 'file', path: pcm.filePath }, transfer: [] };
+    const copy = pcm.samples!.slice();
+    return { ref: { kind: 'samples', samples: copy }, transfer: [copy.buffer] };
+  }
+
+  private async planSource(pcm: PcmSource, signal?: AbortSignal): Promise<ChunkPlan> {
+    const started = performance.now();
+    const { ref, transfer } = this.sourceRef(pcm);
+    let plan: ChunkPlan;
+    if ((this.options.planner ?? 'vad') === 'vad') {
+      const vad = await this.thread.call<'vad'>({ op: 'vad', source: ref, options: this.options.vad ?? {} }, transfer, signal);
+      plan = planVadChunks({ durationSec: pcm.durationSec, regions: vad.regions, frames: vad.frames }, this.options.chunking);
+    } else {
+      const fixed = { windowSec: 30, silenceRms: 1e-4, ...this.options.fixed };
+      const rms = await this.thread.call<'rms'>(
+        { op: 'rms', source: ref, windowSamples: Math.round(fixed.windowSec * SAMPLE_RATE) },
+        transfer,
+        signal,
+      );
+      plan = planFixedChunks({ durationSec: pcm.durationSec, windowRms: rms }, fixed);
+    }
+    const planned = plan.chunks.reduce((sum, c) => sum + (c.end - c.start), 0);
+    this.log.info(
+      {
+        planner: plan.planner,
+        chunks: plan.chunks.length,
+        durationSec: Math.round(plan.durationSec * 10) / 10,
+        plannedSec: Math.round(planned * 10) / 10,
+        ms: Math.round(performance.now() - started),
+      },
+      'chunk plan ready',
+    );
+    return plan;
+  }
+
+  async plan(audio: AudioInput): Promise<ChunkPlan> {
+    const pcm = await this.open(audio);
+    try {
+      return await this.planSource(pcm);
+    } finally {
+      await pcm.dispose();
+    }
+  }
+
+  async *transcribe(audio: AudioInput, options: TranscribeOptions = {}): AsyncIterable<ChunkResult> {
+    const { signal } = options;
+    if (signal?.aborted) throw abortReason(signal);
+    const pcm = await this.open(audio, signal);
+    try {
+      const plan = options.plan ?? (await this.planSource(pcm, signal));
+      const skip = new Set(options.skipChunks ?? []);
+      const todo = plan.chunks.filter((c) => !skip.has(c.index));
+      const decodeOptions = { language: options.language, task: options.task };
+      const readBatch = (from: number) =>
+        Promise.all(todo.slice(from, from + this.batchSize).map((c) => pcm.read(...chunkSampleRange(c))));
+      let nextWindows = todo.length ? readBatch(0) : undefined;
+      for (let from = 0; from < todo.length; from += this.batchSize) {
+        if (signal?.aborted) throw abortReason(signal);
+        const batch = todo.slice(from, from + this.batchSize);
+        const windows = await nextWindows!;
+        const started = performance.now();
+        const resultsPromise = this.thread.call<'decode'>(
+          { op: 'decode', windows, options: decodeOptions },
+          windows.map((w) => w.buffer as ArrayBuffer),
+          signal,
+        );
+        // Read the next batch's audio while this one decodes.
+        nextWindows = from + this.batchSize < todo.length ? readBatch(from + this.batchSize) : undefined;
+        nextWindows?.catch(() => {});
+        const results = await resultsPromise;
+        const ms = Math.round(performance.now() - started);
+        for (let k = 0; k < batch.length; k++) {
+          if (signal?.aborted) throw abortReason(signal);
+          const result = toChunkResult(batch[k], results[k]);
+          this.log.debug(
+            { chunk: result.chunk.index, start: result.chunk.start, end: result.chunk.end, segments: result.segments.length, batchMs: ms },
+            'chunk transcribed',
+          );
+          yield result;
+        }
+      }
+    } finally {
+      await pcm.dispose();
+    }
+  }
+
+  release(): Promise<void> {
+    this.releasing ??= this.doRelease();
+    return this.releasing;
+  }
+
+  private async doRelease(): Promise<void> {
+    const timeoutMs = this.options.releaseTimeoutMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (this.thread.alive) {
+        await Promise.race([
+          this.thread.call<'release'>({ op: 'release' }),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`inference thread did not release within ${timeoutMs} ms`)), timeoutMs);
+          }),
+        ]);
+        this.log.info({ model: this.model.name }, 'onnx sessions released');
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'releasing onnx sessions failed; terminating the inference thread');
+    } finally {
+      clearTimeout(timer);
+      await this.thread.worker.terminate();
+    }
+  }
+}
+
+/**
+ * Resolves the model, starts the inference thread, loads Whisper and Silero
+ * in it, and returns the {@link Transcriber}. Throws NotFoundError for an
+ * unknown model; the thread is stopped if loading fails.
+ */
+export async function createTranscriber(options: TranscriberOptions): Promise<Transcriber> {
+  const log = options.logger.child({ module: 'transcriber' });
+  const batchSize = options.batchSize ?? 4;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ValidationError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (options.planner && !['vad', 'fixed'].includes(options.planner)) {
+    throw new ValidationError(`planner must be 'vad' or 'fixed', got ${String(options.planner)}`);
+  }
+  const modelDir = resolveModelDir(options.model ?? 'tiny', { modelsDir: resolve(options.modelsDir ?? 'models') });
+  const decoder = new AudioDecoder({
+    ffmpegPath: options.ffmpegPath,
+    ffprobePath: options.ffprobePath,
+    decodeTimeoutMs: options.decodeTimeoutMs,
+    tempDir: options.tempDir,
+    logger: options.logger,
+  });
+  const started = performance.now();
+  const worker = startThread({
+    engine: {
+      modelDir,
+      variant: options.variant,
+      executionProvider: options.executionProvider,
+      threads: options.threads,
+      batchSize,
+    },
+    logLevel: options.logger.level,
+  });
+  const thread = new ThreadClient(worker, options.logger.child({ thread: 'inference' }));
+  try {
+    const model = await thread.call<'init'>({ op: 'init' });
+    log.info({ model: model.name, dir: model.dir, variant: model.variant, executionProvider: model.executionProvider, ms: Math.round(performance.now() - started) }, 'transcriber ready');
+    return new ThreadedTranscriber(model, thread, decoder, options, log);
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  }
+}

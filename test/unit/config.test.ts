@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, summarizeConfig } from '../../src/core/config.js';
+
+describe('loadConfig', () => {
+  it('gives documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config.queue).toMatchObject({
+      regularName: 'transcription-queue',
+      largeName: 'transcription-queue-large',
+      largeThresholdSec: 2400,
+      attempts: 3,
+      backoffMs: 1000,
+      failedRetentionSec: 7 * 24 * 3600,
+      lockDurationMs: 30_000,
+      stalledIntervalMs: 30_000,
+    });
+    expect(config.mongo.db).toBe('meno');
+    expect(config.http.port).toBe(3000);
+    expect(Object.isFrozen(config.queue)).toBe(true);
+  });
+
+  it('parses numbers, booleans and lists', () => {
+    const config = loadConfig({ PORT: '8080', LOG_PRETTY: 'true', API_KEYS: 'a, b,,c', WORKER_QUEUES: 'large' });
+    expect(config.http.port).toBe(8080);
+    expect(config.log.pretty).toBe(true);
+    expect(config.http.apiKeys).toEqual(['a', 'b', 'c']);
+    expect(config.worker.queues).toEqual(['large']);
+  });
+
+  it('names every bad variable and what it expects', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', REDIS_URL: 'http://x', MODEL_VARIANT: 'int4', QUEUE_NAME: 'a:b' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(4);
+    expect(problems.find((p) => p.startsWith('PORT:'))).toMatch(/integer/);
+    expect(problems.find((p) => p.startsWith('REDIS_URL:'))).toMatch(/redis:\/\//);
+    expect(problems.find((p) => p.startsWith('MODEL_VARIANT:'))).toMatch(/q8/);
+    expect(problems.find((p) => p.startsWith('QUEUE_NAME:'))).toMatch(/no ":"/);
+  });
+
+  it('rejects a stalled interval longer than the lock', () => {
+    expect(() => loadConfig({ LOCK_DURATION_MS: '1000', STALLED_INTERVAL_MS: '5000' })).toThrow(/STALLED_INTERVAL_MS/);
+  });
+
+  it('masks secrets in the summary', () => {
+    const summary = summarizeConfig(loadConfig({ API_KEYS: 'secret-key', MONGODB_URL: 'mongodb://u:pw@h:1/' }));
+    const text = JSON.stringify(summary);
+    expect(text).not.toContain('secret-key');
+    expect(text).not.toContain(':pw@');
+  });
+
+  it('an entrypoint exits 1 with one line naming the bad variable', () => {
+    const res = spawnSync('npx', ['tsx', 'src/tools/check-config.ts'], {
+      env: { ...process.env, INFERENCE_BATCH_SIZE: 'lots', REDIS_URL: '' },
+      encoding: 'utf8',
+    });
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(/^ {2}INFERENCE_BATCH_SIZE: expected an integer/m);
+  });
+});
