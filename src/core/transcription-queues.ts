@@ -17,6 +17,8 @@ export interface JobStatus {
   failedReason: string | null;
   attemptsMade: number;
   data: TranscriptionJobData;
+  /** When the job last finished (completed or failed for good), ms since the epoch. */
+  finishedOn?: number;
 }
 
 export interface QueueCounts {
@@ -107,6 +109,7 @@ export class TranscriptionQueues {
         failedReason: job.failedReason ?? null,
         attemptsMade: job.attemptsMade,
         data: job.data,
+        ...(job.finishedOn ? { finishedOn: job.finishedOn } : {}),
       };
     });
   }
