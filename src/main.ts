@@ -1,0 +1,44 @@
+/**
+ * `npm start`: a single host runs the API and one worker as two child
+ * processes (inference never shares the API's event loop). Signals are
+ * forwarded; the worker gets its full grace period; the exit code is the
+ * worst of the two.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadConfigOrExit } from './core/config.js';
+import { createLogger } from './core/logger.js';
+
+const config = loadConfigOrExit(process.env);
+const log = createLogger({ level: config.log.level, pretty: config.log.pretty, name: 'meno' }).child({ module: 'supervisor' });
+
+const entry = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+const children: { name: string; proc: ChildProcess; exited: Promise<number> }[] = [
+  { name: 'api', path: entry('./api/main.ts') },
+  { name: 'worker', path: entry('./worker/main.ts') },
+].map(({ name, path }) => {
+  const proc = spawn(process.execPath, [...process.execArgv, path], { stdio: 'inherit', env: process.env });
+  const exited = new Promise<number>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  return { name, proc, exited };
+});
+log.info({ children: children.map((c) => ({ name: c.name, pid: c.proc.pid })) }, 'started api and worker');
+
+let stopping = false;
+const stopAll = (signal: NodeJS.Signals) => {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping api and worker');
+  for (const child of children) child.proc.kill(signal);
+};
+process.on('SIGTERM', stopAll);
+process.on('SIGINT', stopAll);
+
+// If either child dies on its own, stop the other so the host's supervisor sees the failure.
+for (const child of children) {
+  void child.exited.then((code) => {
+    if (!stopping) log.error({ child: child.name, code }, 'child exited; stopping the other');
+    stopAll('SIGTERM');
+  });
+}
+const codes = await Promise.all(children.map((c) => c.exited));
+process.exit(Math.max(...codes));

@@ -1,0 +1,203 @@
+/**
+ * Worker process: the composition root. One process per GPU (or CPU slot).
+ * SIGTERM/SIGINT: stop taking jobs, hand the active ones back at the next
+ * chunk boundary, release the ONNX sessions, close connections, exit 0; a
+ * timer forces the close when the grace period runs out.
+ */
+import { createServer, type Server } from 'node:http';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Config, loadConfigOrExit, summarizeConfig } from '../core/config.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import { MeetingRepository } from '../core/meetings/meeting.repository.js';
+import { SegmentRepository } from '../core/meetings/segment.repository.js';
+import { createMetrics, registerQueueGauge, type ServiceMetrics } from '../core/metrics.js';
+import { connectMongo, type MongoHandle } from '../core/mongo.js';
+import { startReconciler } from '../core/reconciler.js';
+import { createRedisConnection } from '../core/redis.js';
+import { TranscriptionQueues } from '../core/transcription-queues.js';
+import { TranscriptionService } from '../core/transcription.service.js';
+import { createTranscriber } from '../inference/transcriber.js';
+import { createTranscribeProcessor } from './transcribe.processor.js';
+import { createTranscriptionWorker } from './worker.js';
+
+export interface RunningWorker {
+  /** Graceful stop; resolves when everything is closed. `reason` is logged. Idempotent. */
+  stop(reason: string): Promise<void>;
+  /** Resolves true when stopped in time, false when the grace timer forced the close. */
+  readonly stopped: Promise<boolean>;
+}
+
+export interface StartWorkerOptions {
+  metrics?: ServiceMetrics;
+  /** Serve /healthz and /metrics on config.worker.metricsPort. @defaultValue true */
+  serveMetrics?: boolean;
+}
+
+export async function startWorker(config: Config, logger: Logger, options: StartWorkerOptions = {}): Promise<RunningWorker> {
+  const log = logger.child({ module: 'worker-main' });
+  const metrics = options.metrics ?? createMetrics({ process: 'worker' });
+  const shutdown = new AbortController();
+
+  const transcriber = await createTranscriber({
+    model: config.inference.model,
+    modelsDir: config.inference.modelsDir,
+    variant: config.inference.variant,
+    executionProvider: config.inference.executionProvider,
+    threads: config.inference.threads,
+    batchSize: config.inference.batchSize,
+    planner: config.inference.planner,
+    ffmpegPath: config.inference.ffmpegPath,
+    ffprobePath: config.inference.ffprobePath,
+    decodeTimeoutMs: config.inference.ffmpegTimeoutMs,
+    logger,
+  });
+  log.info({ model: transcriber.model }, 'model loaded');
+
+  const mongo = await connectWithRetry(config, logger, shutdown.signal);
+  const meetings = new MeetingRepository(mongo.db);
+  const segments = new SegmentRepository(mongo.db);
+  await meetings.ensureIndexes();
+  await segments.ensureIndexes();
+
+  const producer = createRedisConnection({ url: config.redis.url, role: 'producer', commandTimeoutMs: config.redis.commandTimeoutMs, logger });
+  const queues = new TranscriptionQueues(producer, config.queue, logger, config.redis.commandTimeoutMs);
+  const service = new TranscriptionService(meetings, queues, config.queue, logger);
+  const reconciler = startReconciler({ service, queues, intervalMs: config.queue.reconcileIntervalMs, logger });
+  registerQueueGauge(metrics, queues);
+
+  const processor = createTranscribeProcessor({ meetings, segments, transcriber, shutdownSignal: shutdown.signal, metrics, logger });
+  const worker = createTranscriptionWorker({
+    config,
+    processor,
+    connect: () => createRedisConnection({ url: config.redis.url, role: 'worker', logger }),
+    metrics,
+    logger,
+  });
+  worker.run();
+
+  const server = options.serveMetrics === false ? undefined : await serveMetrics(config.worker.metricsPort, metrics, log);
+
+  let resolveStopped!: (graceful: boolean) => void;
+  const stopped = new Promise<boolean>((resolve) => {
+    resolveStopped = resolve;
+  });
+  let stopping: Promise<void> | undefined;
+
+  const closeAll = async (): Promise<void> => {
+    // Every step runs even when one fails (each is settled on its own).
+    reconciler.stop();
+    await settle(log, 'release onnx sessions', async () => {
+      await transcriber.release();
+      metrics.sessionsReleased.inc();
+    });
+    await settle(log, 'close queues', () => queues.close());
+    await settle(log, 'close redis', async () => void (await producer.quit()));
+    await settle(log, 'close mongodb', () => mongo.close());
+    await settle(log, 'close metrics server', () => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+  };
+
+  const stop = (reason: string): Promise<void> => {
+    if (stopping) {
+      log.info({ reason }, 'already shutting down');
+      return stopping;
+    }
+    log.info({ reason, busy: worker.busy(), graceMs: config.worker.shutdownGraceMs }, 'shutting down: no new jobs, active jobs hand back at the next chunk boundary');
+    shutdown.abort(new Error(`shutdown (${reason})`));
+    let forced = false;
+    const graceful = (async () => {
+      await worker.close();
+      await closeAll();
+    })();
+    const force = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        forced = true;
+        log.warn({ graceMs: config.worker.shutdownGraceMs }, 'grace period over: forcing the close; active jobs will be recovered by stall detection');
+        void worker.close(true).then(closeAll).finally(resolve);
+      }, config.worker.shutdownGraceMs);
+      void graceful.finally(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    stopping = force.then(() => {
+      log.info({ forced }, 'worker stopped');
+      resolveStopped(!forced);
+    });
+    return stopping;
+  };
+
+  return { stop, stopped };
+}
+
+async function connectWithRetry(config: Config, logger: Logger, signal: AbortSignal): Promise<MongoHandle> {
+  const log = logger.child({ module: 'worker-main' });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectMongo({ url: config.mongo.url, db: config.mongo.db, timeoutMs: config.mongo.timeoutMs, logger });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      log.warn({ attempt, err: { message: (err as Error).message } }, 'mongodb unreachable at start; retrying');
+      await new Promise((r) => setTimeout(r, Math.min(1000 * attempt, 5000)));
+    }
+  }
+}
+
+async function serveMetrics(port: number, metrics: ServiceMetrics, log: Logger): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    if (req.url === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve());
+  });
+  const address = server.address();
+  log.info({ port: typeof address === 'object' && address ? address.port : port }, 'worker metrics on /metrics and /healthz');
+  return server;
+}
+
+async function settle(log: Logger, step: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    log.warn({ err, step }, 'shutdown step failed');
+  }
+}
+
+/** Installs SIGTERM/SIGINT handlers that stop the worker, then exit (0 when graceful, 1 when forced). */
+export function exitOnSignals(running: RunningWorker): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    void running.stop(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  void running.stopped.then((graceful) => process.exit(graceful ? 0 : 1));
+  return () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const config = loadConfigOrExit(process.env);
+  const logger = createLogger({ level: config.log.level, pretty: config.log.pretty, name: 'meno-worker' });
+  logger.info({ config: summarizeConfig(config) }, 'worker starting');
+  startWorker(config, logger).then(
+    (running) => exitOnSignals(running),
+    (err: unknown) => {
+      logger.fatal({ err }, 'worker failed to start');
+      process.exit(1);
+    },
+  );
+}

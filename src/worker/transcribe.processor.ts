@@ -1,0 +1,147 @@
+import { access, constants } from 'node:fs/promises';
+import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import { BadAudioError, coerceError, NotFoundError, StaleWriteError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { MeetingRepository } from '../core/meetings/meeting.repository.js';
+import type { SegmentRepository } from '../core/meetings/segment.repository.js';
+import type { ServiceMetrics } from '../core/metrics.js';
+import type { TranscriptionJobData } from '../core/queues.js';
+import type { AudioChunk, Transcriber } from '../inference/types.js';
+
+export interface TranscribeProcessorDeps {
+  meetings: MeetingRepository;
+  segments: SegmentRepository;
+  transcriber: Pick<Transcriber, 'plan' | 'transcribe'>;
+  /** Aborted when the process shuts down: the job is handed back at the next chunk boundary. */
+  shutdownSignal: AbortSignal;
+  metrics?: ServiceMetrics;
+  logger: Logger;
+}
+
+export interface TranscribeResult {
+  /** Why nothing was done, when the meeting was no longer live. */
+  skipped?: string;
+  chunks: number;
+  chunksResumed: number;
+  segments: number;
+}
+
+/** The timeout error of one attempt; retried like any other failure. */
+export class JobTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * The BullMQ processor: orchestration only (inference runs on its own
+ * thread). Per job: claim the meeting (new epoch), plan chunks, skip the
+ * checkpointed ones, then for each transcribed chunk save its segments, its
+ * checkpoint and the progress, all fenced by the epoch.
+ */
+export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
+  return async function transcribe(job: Job<TranscriptionJobData>, token?: string, jobSignal?: AbortSignal): Promise<TranscribeResult> {
+    const { meetingId, queue } = job.data;
+    const attempt = job.attemptsMade + 1;
+    const maxAttempts = job.opts.attempts ?? 1;
+    const log = deps.logger.child({ jobId: job.id, meetingId, queue, attempt });
+    const startedAt = Date.now();
+
+    const claim = await deps.meetings.claim(meetingId);
+    if (!claim) {
+      const meeting = await deps.meetings.findById(meetingId);
+      if (!meeting) throw new UnrecoverableError(`meeting ${meetingId} does not exist`);
+      log.info({ status: meeting.transcriptionStatus }, 'meeting is no longer live; job has nothing to do');
+      return { skipped: `meeting is ${meeting.transcriptionStatus}`, chunks: 0, chunksResumed: 0, segments: 0 };
+    }
+    const { epoch } = claim;
+    const timeout = AbortSignal.timeout(job.data.timeoutMs);
+    const signal = AbortSignal.any([deps.shutdownSignal, timeout, ...(jobSignal ? [jobSignal] : [])]);
+    log.info({ epoch, resumedChunks: claim.doneChunks.length, progress: claim.progress, maxAttempts }, 'job started');
+
+    let savedSegments = 0;
+    let audioDone = 0;
+    try {
+      await assertReadable(job.data.audioUri);
+      const plan = await deps.transcriber.plan(job.data.audioUri);
+      await deps.meetings.recordPlan(meetingId, epoch, plan.chunks.length);
+      const done = new Set(claim.doneChunks);
+      const speechSec = sumDurations(plan.chunks);
+      let doneSec = sumDurations(plan.chunks.filter((c) => done.has(c.index)));
+      log.info({ chunks: plan.chunks.length, skipping: done.size, planner: plan.planner, durationSec: plan.durationSec }, 'chunks planned');
+
+      for await (const result of deps.transcriber.transcribe(job.data.audioUri, { ...job.data.options, plan, skipChunks: done, signal })) {
+        const { chunk } = result;
+        // Cheap early exit for a zombie; the writes below are fenced regardless.
+        await deps.meetings.assertOwner(meetingId, epoch);
+        await deps.segments.saveChunk(meetingId, chunk.index, epoch, result.segments);
+        doneSec += chunk.end - chunk.start;
+        audioDone += chunk.end - chunk.start;
+        const progress = speechSec > 0 ? Math.min(99.9, (doneSec / speechSec) * 100) : 99.9;
+        await deps.meetings.checkpointChunk(meetingId, epoch, chunk.index, progress, result.language);
+        savedSegments += result.segments.length;
+        // Not awaited: with Redis away the worker connection queues commands until it is back,
+        // and the transcription goes on meanwhile (the guide's Scenario 2).
+        job.updateProgress(Math.floor(progress)).catch((err: unknown) => log.debug({ err }, 'progress not sent to redis'));
+        deps.metrics?.chunks.inc({ queue });
+        deps.metrics?.audioSeconds.inc({ queue }, chunk.end - chunk.start);
+        log.info({ chunk: chunk.index, segments: result.segments.length, progress: Math.floor(progress) }, 'chunk saved');
+      }
+      // The iterator can end quietly on abort; never complete a job that stopped early.
+      signal.throwIfAborted();
+
+      await deps.meetings.complete(meetingId, epoch);
+      const wallSec = (Date.now() - startedAt) / 1000;
+      deps.metrics?.jobDuration.observe({ queue, outcome: 'completed' }, wallSec);
+      if (audioDone > 0) deps.metrics?.realtimeFactor.observe({ queue }, audioDone / wallSec);
+      log.info({ segments: savedSegments, wallSec: round(wallSec), audioSec: round(audioDone) }, 'job completed');
+      return { chunks: plan.chunks.length, chunksResumed: done.size, segments: savedSegments };
+    } catch (thrown) {
+      deps.metrics?.jobDuration.observe({ queue, outcome: 'failed' }, (Date.now() - startedAt) / 1000);
+      const err = coerceError(thrown);
+      if (deps.shutdownSignal.aborted && !timeout.aborted && !(err instanceof StaleWriteError)) {
+        // Graceful shutdown: give the job back now so another worker resumes it from the
+        // checkpoints at once, instead of after stall detection, and without spending an attempt.
+        if (token) await job.moveToWait(token);
+        deps.metrics?.handBacks.inc({ queue });
+        log.info({ epoch }, 'job handed back to the queue (shutdown)');
+        throw new WaitingError();
+      }
+      if (err instanceof StaleWriteError) {
+        log.warn({ epoch, err: { message: err.message } }, 'another worker took over this meeting; stopping without writing');
+        throw err;
+      }
+      const failure = timeout.aborted ? new JobTimeoutError(`attempt exceeded the ${queue} queue timeout of ${job.data.timeoutMs} ms`) : err;
+      const permanent = err instanceof BadAudioError || err instanceof UnrecoverableError || err instanceof NotFoundError;
+      const last = permanent || attempt >= maxAttempts;
+      if (last) {
+        await deps.meetings
+          .fail(meetingId, { errorMessage: failure.message, attempts: attempt, lastAttempt: new Date(), code: (err as { code?: string }).code }, epoch)
+          .catch((e: unknown) => log.warn({ err: e }, 'could not mark meeting failed now; the reconciler will'));
+        log.error({ err: failure, permanent }, 'job failed for good');
+      } else {
+        log.warn({ err: { message: failure.message, name: failure.name } }, 'job attempt failed; will retry (meeting stays processing)');
+      }
+      if (permanent) throw Object.assign(new UnrecoverableError(failure.message), { code: (err as { code?: string }).code ?? 'UNRECOVERABLE' });
+      throw failure;
+    }
+  };
+}
+
+/** A missing file may be a storage mount that is briefly away: retried, unlike unreadable audio. */
+async function assertReadable(path: string): Promise<void> {
+  try {
+    await access(path, constants.R_OK);
+  } catch (err) {
+    throw new Error(`audio file not readable: ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+  }
+}
+
+function sumDurations(chunks: readonly AudioChunk[]): number {
+  return chunks.reduce((sum, c) => sum + (c.end - c.start), 0);
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}
