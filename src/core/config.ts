@@ -239,3 +239,6 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** Every environment variable the service reads (README's configuration table lists each). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
