@@ -31,6 +31,8 @@ class FakeHub {
   readonly cutOnce = new Set<string>();
   /** Paths served with one byte flipped. */
   readonly corrupt = new Set<string>();
+  /** Answer Range requests with the whole file (200), as servers without range support do. */
+  ignoreRange = false;
   private server?: Server;
   baseUrl = '';
 
@@ -87,9 +89,9 @@ class FakeHub {
     const file = this.files.get(path);
     this.requests.push({ path, range: req.headers.range });
     if (!file) return void res.writeHead(404).end();
-    let body = Buffer.from(file.content);
+    const body = Buffer.from(file.content);
     if (this.corrupt.has(path)) body[body.length - 1] ^= 0xff;
-    const match = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    const match = this.ignoreRange ? null : /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const start = match ? Number(match[1]) : 0;
     if (start >= body.length && match) return void res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
     const slice = body.subarray(start);
@@ -245,6 +247,26 @@ describe('fetchModel against a local fake hub', () => {
     await expectSameAsHub(result.folder, [path]);
   });
 
+  it('starts over when the server ignores the Range header, and when the .part is longer than the file', async () => {
+    const path = 'onnx/decoder_model_merged_quantized.onnx';
+    const content = hub.files.get(path)!.content;
+    const folder = join(dest, 'whisper-base');
+    await mkdir(join(folder, 'onnx'), { recursive: true });
+    await writeFile(join(folder, `${path}.part`), content.subarray(0, 5000));
+    // A stale, longer .part of the encoder: it cannot be a prefix of the file.
+    const encoder = 'onnx/encoder_model_quantized.onnx';
+    await writeFile(join(folder, `${encoder}.part`), Buffer.alloc(hub.files.get(encoder)!.content.length + 10));
+    hub.ignoreRange = true;
+    try {
+      const result = await fetchModel(options().opts);
+      await expectSameAsHub(result.folder, [path, encoder]);
+    } finally {
+      hub.ignoreRange = false;
+    }
+    expect(hub.requests.filter((r) => r.path === path)).toEqual([{ path, range: 'bytes=5000-' }]);
+    expect(hub.requests.filter((r) => r.path === encoder)).toEqual([{ path: encoder, range: undefined }]);
+  });
+
   it('refuses a file whose sha256 does not match the listing and does not promote its .part', async () => {
     const path = 'onnx/decoder_model_merged_quantized.onnx';
     hub.corrupt.add(path);
@@ -286,6 +308,28 @@ describe('fetchModel against a local fake hub', () => {
     const failure = fetchModel({ ...options().opts, baseUrl: `http://127.0.0.1:${port}` });
     await expect(failure).rejects.toBeInstanceOf(UnavailableError);
     await expect(failure).rejects.toThrow(`cannot reach 127.0.0.1:${port}: are you offline? (ECONNREFUSED)`);
+  });
+});
+
+describe('progress output', () => {
+  it('redraws one bar in place on a terminal and ends with a plain line', () => {
+    const out = collector();
+    let clock = 0;
+    const progress = createProgress(out, { tty: true, now: () => clock, redrawMs: 100 });
+    progress.start('onnx/encoder_model_fp16.onnx', 4 * 1024 * 1024, 0);
+    clock = 1000;
+    progress.advance(2 * 1024 * 1024);
+    clock = 1050; // within redrawMs: no redraw
+    progress.advance(1024 * 1024);
+    clock = 2000;
+    progress.advance(1024 * 1024);
+    progress.finish('onnx/encoder_model_fp16.onnx', 'ok');
+    const frames = out.text().split('\r\x1b[K').filter(Boolean);
+    expect(frames[0]).toMatch(/^ {2}0% \[ {24}\] 0 B\/4\.0 MiB/);
+    expect(frames[1]).toMatch(/^ 50% \[#{12} {12}\] 2\.0 MiB\/4\.0 MiB 2\.0 MiB\/s onnx\/encoder_model_fp16\.onnx$/);
+    expect(frames[2]).toMatch(/^100% \[#{24}\] 4\.0 MiB\/4\.0 MiB 2\.0 MiB\/s/);
+    expect(frames.at(-1)).toBe('onnx/encoder_model_fp16.onnx: ok\n');
+    expect(frames).toHaveLength(4);
   });
 });
 

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, summarizeConfig } from '../../src/core/config.js';
+import { readFileSync } from 'node:fs';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, summarizeConfig } from '../../src/core/config.js';
 
 describe('loadConfig', () => {
   it('gives documented defaults for an empty environment', () => {
@@ -62,5 +63,11 @@ describe('loadConfig', () => {
     });
     expect(res.status).toBe(1);
     expect(res.stderr).toMatch(/^ {2}INFERENCE_BATCH_SIZE: expected an integer/m);
+  });
+
+  it('README documents every variable', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const missing = CONFIG_VARIABLES.filter((name) => !readme.includes(`| \`${name}\` |`));
+    expect(missing).toEqual([]);
   });
 });

@@ -1,0 +1,158 @@
+/**
+ * Builds the API on real servers for the api*.test.ts files: the shared
+ * redis-server and FerretDB (or given URLs), a temp STORAGE_DIR and
+ * AUDIO_ROOT, and counters for "nothing changed" assertions.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { createApp } from '../../src/api/app.js';
+import { createAudioInspector } from '../../src/api/audio-intake.js';
+import type { Config } from '../../src/core/config.js';
+import type { Logger } from '../../src/core/logger.js';
+import { MeetingRepository } from '../../src/core/meetings/meeting.repository.js';
+import { SegmentRepository } from '../../src/core/meetings/segment.repository.js';
+import { createMetrics, registerQueueGauge, type ServiceMetrics } from '../../src/core/metrics.js';
+import { connectMongo, type MongoHandle } from '../../src/core/mongo.js';
+import { createRedisConnection } from '../../src/core/redis.js';
+import { TranscriptionQueues } from '../../src/core/transcription-queues.js';
+import { TranscriptionService } from '../../src/core/transcription.service.js';
+import { silentLogger, type TestNamespace, testNamespace } from '../helpers/services.js';
+
+export const API_KEY = 'test-key-0123456789';
+export const OTHER_KEY = 'second-key-abcdef';
+export const AUDIO = '/work/shared/audio';
+export const JFK = `${AUDIO}/whisper_cpp/jfk.wav`;
+/** 21.5 s: goes to the large queue with LARGE_QUEUE_THRESHOLD_SEC=15, while jfk.wav (11 s) stays regular. */
+export const LONG_CLIP = `${AUDIO}/librispeech/test-other/3331-159605-0008.flac`;
+
+export interface Snapshot {
+  mongo: Record<string, number>;
+  redisKeys: number;
+  storedFiles: string[];
+}
+
+export interface ApiHarness {
+  ns: TestNamespace;
+  config: Config;
+  app: ReturnType<typeof createApp>;
+  mongo: MongoHandle;
+  redis: Redis;
+  queues: TranscriptionQueues;
+  meetings: MeetingRepository;
+  segments: SegmentRepository;
+  service: TranscriptionService;
+  metrics: ServiceMetrics;
+  storageDir: string;
+  audioRoot: string;
+  /** `app.request` with the API key unless `headers.Authorization` is given. */
+  request(path: string, init?: RequestInit): Promise<Response>;
+  /** Documents per collection, Redis keys under the prefix, files under STORAGE_DIR. */
+  snapshot(): Promise<Snapshot>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  env?: Record<string, string>;
+  /** Use this Redis instead of the shared one (fault tests). */
+  redisUrl?: string;
+  logger?: Logger;
+}
+
+export async function createHarness(options: HarnessOptions = {}): Promise<ApiHarness> {
+  const ns = testNamespace({ redisUrl: options.redisUrl });
+  const storageDir = await mkdtemp(join(tmpdir(), 'meno-api-storage-'));
+  const audioRoot = await mkdtemp(join(tmpdir(), 'meno-api-root-'));
+  const config = ns.config({
+    API_KEYS: `${API_KEY},${OTHER_KEY}`,
+    STORAGE_DIR: storageDir,
+    AUDIO_ROOT: audioRoot,
+    LARGE_QUEUE_THRESHOLD_SEC: '15',
+    ...options.env,
+  });
+  const logger = options.logger ?? silentLogger();
+  const mongo = await connectMongo({ url: ns.mongoUrl, db: ns.dbName, timeoutMs: 3000, logger });
+  const meetings = new MeetingRepository(mongo.db);
+  const segments = new SegmentRepository(mongo.db);
+  await meetings.ensureIndexes();
+  await segments.ensureIndexes();
+  const redis = createRedisConnection({ url: ns.redisUrl, role: 'producer', commandTimeoutMs: 500, logger });
+  const queues = new TranscriptionQueues(redis, config.queue, logger, 800);
+  const service = new TranscriptionService(meetings, queues, config.queue, logger);
+  const metrics = createMetrics({ process: 'api' });
+  registerQueueGauge(metrics, queues);
+  const app = createApp({
+    config,
+    logger,
+    meetings,
+    segments,
+    service,
+    queues,
+    metrics,
+    checks: { mongo: () => mongo.ping(), redis: () => queues.ping() },
+    audio: createAudioInspector(),
+  });
+
+  const observer = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
+  observer.on('error', () => {});
+
+  return {
+    ns,
+    config,
+    app,
+    mongo,
+    redis,
+    queues,
+    meetings,
+    segments,
+    service,
+    metrics,
+    storageDir,
+    audioRoot,
+    request(path, init = {}) {
+      const headers = new Headers(init.headers);
+      if (!headers.has('Authorization')) headers.set('Authorization', `Bearer ${API_KEY}`);
+      return Promise.resolve(app.request(path, { ...init, headers }));
+    },
+    async snapshot() {
+      const mongoCounts: Record<string, number> = {};
+      for (const name of ['meetings', 'meeting_changes', 'segments']) mongoCounts[name] = await mongo.db.collection(name).countDocuments();
+      if (observer.status === 'wait') await observer.connect();
+      let redisKeys = 0;
+      let cursor = '0';
+      do {
+        const [next, keys] = await observer.scan(cursor, 'MATCH', `${ns.prefix}:*`, 'COUNT', 1000);
+        cursor = next;
+        redisKeys += keys.length;
+      } while (cursor !== '0');
+      return { mongo: mongoCounts, redisKeys, storedFiles: await listFiles(storageDir) };
+    },
+    async close() {
+      observer.disconnect();
+      await queues.close();
+      redis.disconnect();
+      await mongo.close();
+      await ns.cleanup();
+      await rm(storageDir, { recursive: true, force: true });
+      await rm(audioRoot, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Every file under `dir`, relative, sorted. */
+export async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
+    .sort();
+}
+
+/** A multipart body with a `file` part holding `bytes` (and optional extra fields). */
+export function uploadForm(bytes: Uint8Array, fields: Record<string, string> = {}, filename = 'audio.wav'): FormData {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  form.append('file', new Blob([bytes]), filename);
+  return form;
+}

@@ -1,0 +1,99 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/core/logger.js';
+import { AudioDecoder, type PcmSource } from '../../src/inference/audio/decode.js';
+import { SileroVad, windowRms } from '../../src/inference/audio/vad.js';
+import { planFixedChunks, planVadChunks } from '../../src/inference/chunking.js';
+import type { ChunkPlan } from '../../src/inference/types.js';
+
+const AUDIO = '/work/shared/audio';
+const SILENCE = { start: 236.9, end: 256.9 };
+const NOISE = { start: 462.182, end: 482.182 };
+
+interface LongformSegment {
+  kind: string;
+  start_s: number;
+  end_s: number;
+}
+
+const overlap = (a: { start: number; end: number }, b: { start: number; end: number }) =>
+  Math.max(0, Math.min(a.end, b.end) - Math.max(a.start, b.start));
+
+describe('Silero VAD and the chunk plan on the long-form file', () => {
+  const logger = createLogger({ level: 'warn' });
+  const decoder = new AudioDecoder({ logger });
+  let vad: SileroVad;
+  let pcm: PcmSource;
+  let clips: LongformSegment[];
+
+  beforeAll(async () => {
+    vad = await SileroVad.load({ logger });
+    pcm = (await decoder.decode(`${AUDIO}/longform/dev_longform.flac`)).pcm;
+    const meta = JSON.parse(await readFile(`${AUDIO}/longform/dev_longform.segments.json`, 'utf8')) as { segments: LongformSegment[] };
+    clips = meta.segments.filter((s) => s.kind === 'speech');
+  });
+  afterAll(async () => {
+    await pcm?.dispose();
+    await vad?.release();
+  });
+
+  let plan: ChunkPlan;
+
+  it('plans the same chunks twice (deterministic VAD and planner)', async () => {
+    const first = await vad.detect(pcm);
+    const second = await vad.detect(pcm);
+    expect(second.frames.probs).toEqual(first.frames.probs);
+    plan = planVadChunks({ durationSec: pcm.durationSec, regions: first.regions, frames: first.frames });
+    const again = planVadChunks({ durationSec: pcm.durationSec, regions: second.regions, frames: second.frames });
+    expect(again).toEqual(plan);
+    expect(plan.chunks.length).toBeGreaterThan(20);
+    plan.chunks.forEach((c, i) => {
+      expect(c.index).toBe(i);
+      expect(c.end - c.start).toBeLessThanOrEqual(30);
+    });
+  });
+
+  it('keeps the digital silence and the noise stretch out of every chunk', () => {
+    for (const chunk of plan.chunks) {
+      expect(overlap(chunk, SILENCE), `chunk ${chunk.index}`).toBe(0);
+      expect(overlap(chunk, NOISE), `chunk ${chunk.index}`).toBe(0);
+    }
+  });
+
+  it('covers the speech: each clip mostly inside chunks, its onset (clips open with ≤ 0.5 s of room tone) inside a chunk', () => {
+    expect(clips).toHaveLength(79);
+    for (const clip of clips) {
+      const span = { start: clip.start_s, end: clip.end_s };
+      const covered = plan.chunks.reduce((sum, c) => sum + overlap(c, span), 0);
+      expect(covered / (span.end - span.start), `clip at ${span.start}`).toBeGreaterThanOrEqual(0.8);
+      const onset = clip.start_s + 0.5;
+      expect(plan.chunks.some((c) => c.start <= onset && onset < c.end), `onset ${clip.start_s}`).toBe(true);
+    }
+    const planned = plan.chunks.reduce((sum, c) => sum + (c.end - c.start), 0);
+    const speech = clips.reduce((sum, c) => sum + (c.end_s - c.start_s), 0);
+    // Silence between clips is mostly skipped.
+    expect(planned).toBeLessThan(speech + 0.15 * (pcm.durationSec - speech));
+  });
+
+  it('fixed planner: 30-s windows, skipping all-silent ones by energy', async () => {
+    const rms = await windowRms(pcm, 30 * 16_000);
+    expect(rms).toHaveLength(24);
+    const fixed = planFixedChunks({ durationSec: pcm.durationSec, windowRms: rms }, { silenceRms: 1e-4 });
+    expect(fixed.planner).toBe('fixed');
+    expect(fixed.chunks).toHaveLength(24); // no 30-s window of this file is entirely silent
+    expect(fixed.chunks.at(-1)!.end).toBeCloseTo(pcm.durationSec, 6);
+    expect(planFixedChunks({ durationSec: pcm.durationSec, windowRms: rms }, { silenceRms: 1e-4 })).toEqual(fixed);
+  });
+
+  it('finds the speech in jfk.wav', async () => {
+    const jfk = (await decoder.decode(`${AUDIO}/whisper_cpp/jfk.wav`)).pcm;
+    try {
+      const { regions } = await vad.detect(jfk);
+      expect(regions.length).toBeGreaterThan(0);
+      expect(regions[0].start).toBeLessThan(1);
+      expect(regions.at(-1)!.end).toBeGreaterThan(10);
+    } finally {
+      await jfk.dispose();
+    }
+  });
+});

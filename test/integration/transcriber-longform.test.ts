@@ -1,0 +1,62 @@
+/**
+ * Full long-form run with whisper-tiny (about 1-3 min on 2 cores): segment
+ * onsets against the file's exact clip boundaries, and no text from the
+ * silence and noise stretches.
+ */
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/core/logger.js';
+import { createTranscriber } from '../../src/inference/transcriber.js';
+import type { ChunkPlan, ChunkResult, Segment, Transcriber } from '../../src/inference/types.js';
+
+const FILE = '/work/shared/audio/longform/dev_longform.flac';
+const SILENCE = { start: 236.9, end: 256.9 };
+const NOISE = { start: 462.182, end: 482.182 };
+
+interface LongformSegment {
+  kind: string;
+  start_s: number;
+  end_s: number;
+}
+
+describe('long-form transcription (whisper-tiny, VAD plan)', () => {
+  let transcriber: Transcriber;
+  let clips: LongformSegment[];
+  let plan: ChunkPlan;
+  const results: ChunkResult[] = [];
+
+  beforeAll(async () => {
+    transcriber = await createTranscriber({ model: 'tiny', batchSize: 4, executionProvider: 'cpu', logger: createLogger({ level: 'warn' }) });
+    const meta = JSON.parse(await readFile(FILE.replace('.flac', '.segments.json'), 'utf8')) as { segments: LongformSegment[] };
+    clips = meta.segments.filter((s) => s.kind === 'speech');
+  }, 120_000);
+  afterAll(async () => {
+    await transcriber?.release();
+  });
+
+  it('plans deterministically and transcribes every chunk in order', async () => {
+    plan = await transcriber.plan(FILE);
+    expect(await transcriber.plan(FILE)).toEqual(plan);
+    for await (const result of transcriber.transcribe(FILE, { plan, language: 'en' })) results.push(result);
+    expect(results.map((r) => r.chunk.index)).toEqual(plan.chunks.map((c) => c.index));
+  }, 600_000);
+
+  it('gives >= 95% of the 79 clips a segment starting within 1 s of the clip start', () => {
+    const segments: Segment[] = results.flatMap((r) => r.segments);
+    const hits = clips.filter((clip) => segments.some((s) => Math.abs(s.start - clip.start_s) <= 1));
+    console.log(`long-form onsets: ${hits.length}/${clips.length} clips within 1 s; ${segments.length} segments in ${plan.chunks.length} chunks`);
+    expect(clips).toHaveLength(79);
+    expect(hits.length / clips.length).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it('produces no text inside the 20 s of silence or the 20 s of noise', () => {
+    const inside = (s: Segment, span: { start: number; end: number }) => s.start < span.end - 0.5 && s.end > span.start + 0.5;
+    const segments = results.flatMap((r) => r.segments);
+    expect(segments.filter((s) => inside(s, SILENCE))).toEqual([]);
+    expect(segments.filter((s) => inside(s, NOISE))).toEqual([]);
+    for (const chunk of plan.chunks) {
+      expect(chunk.end <= SILENCE.start || chunk.start >= SILENCE.end).toBe(true);
+      expect(chunk.end <= NOISE.start || chunk.start >= NOISE.end).toBe(true);
+    }
+  });
+});
