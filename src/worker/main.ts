@@ -21,6 +21,9 @@ import { createTranscriber } from '../inference/transcriber.js';
 import { createTranscribeProcessor } from './transcribe.processor.js';
 import { createTranscriptionWorker } from './worker.js';
 
+/** How long cleanup may take once the grace period is over. */
+const FORCED_CLEANUP_MS = 2000;
+
 export interface RunningWorker {
   /** Graceful stop; resolves when everything is closed. `reason` is logged. Idempotent. */
   stop(reason: string): Promise<void>;
@@ -113,7 +116,9 @@ export async function startWorker(config: Config, logger: Logger, options: Start
       const timer = setTimeout(() => {
         forced = true;
         log.warn({ graceMs: config.worker.shutdownGraceMs }, 'grace period over: forcing the close; active jobs will be recovered by stall detection');
-        void worker.close(true).then(closeAll).finally(resolve);
+        // The stuck job still holds the inference thread: give the cleanup a short, bounded chance.
+        void worker.close(true);
+        void Promise.race([closeAll(), new Promise((r) => setTimeout(r, FORCED_CLEANUP_MS))]).finally(resolve);
       }, config.worker.shutdownGraceMs);
       void graceful.finally(() => {
         clearTimeout(timer);
