@@ -34,6 +34,8 @@ export interface Stack {
   processes: ServiceProcess[];
   startApi(env?: Record<string, string>): Promise<{ proc: ServiceProcess; url: string }>;
   startWorker(name: string, env?: Record<string, string>): Promise<ServiceProcess>;
+  /** Base URL of the API started by startApi(). */
+  apiUrl(): string;
   /** fetch against the API with the test key. */
   api(path: string, init?: RequestInit): Promise<Response>;
   dispose(): Promise<void>;
@@ -97,6 +99,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await proc.waitForLog((l) => l.msg === 'worker consuming', 60_000);
       return proc;
     },
+    apiUrl: () => apiUrl,
     api(path, init = {}) {
       const headers = new Headers(init.headers);
       if (!headers.has('authorization')) headers.set('authorization', `Bearer ${API_KEY}`);

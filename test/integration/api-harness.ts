@@ -77,8 +77,9 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
   const segments = new SegmentRepository(mongo.db);
   await meetings.ensureIndexes();
   await segments.ensureIndexes();
-  const redis = createRedisConnection({ url: ns.redisUrl, role: 'producer', commandTimeoutMs: 500, logger });
-  const queues = new TranscriptionQueues(redis, config.queue, logger, 800);
+  // The production timeouts (REDIS_COMMAND_TIMEOUT_MS), so the fault tests time what production does.
+  const redis = createRedisConnection({ url: ns.redisUrl, role: 'producer', commandTimeoutMs: config.redis.commandTimeoutMs, logger });
+  const queues = new TranscriptionQueues(redis, config.queue, logger, config.redis.commandTimeoutMs);
   const service = new TranscriptionService(meetings, queues, config.queue, logger);
   const metrics = createMetrics({ process: 'api' });
   registerQueueGauge(metrics, queues);

@@ -56,4 +56,11 @@ describe('listAvailableModels', () => {
     ]);
     expect(listAvailableModels(join(modelsDir, 'missing'))).toEqual([]);
   });
+
+  it('adds installed sts-whisper packages on request', () => {
+    const names = listAvailableModels(modelsDir, { includePackages: true }).map((m) => m.name);
+    expect(names.slice(0, 2)).toEqual(['my-model', 'whisper-custom']);
+    expect(names).toContain('whisper-tiny');
+    expect(listAvailableModels(modelsDir, { includePackages: true }).find((m) => m.name === 'whisper-tiny')?.dir).toBe(resolveModelDir('tiny', { modelsDir }));
+  });
 });

@@ -44,6 +44,8 @@ describe('tokensToSegments', () => {
     const segments = tokensToSegments([ts(0), ts(1), ts(1), 0, ts(20), EOT], [0, 0, 0, 0, 0, 0], options);
     expect(segments.map((s) => [s.text, s.start, s.end])).toEqual([['a', 1, 12]]);
     expect(tokensToSegments([EOT], [0], options)).toEqual([]);
+    const padded = tokensToSegments([ts(0), 0, ts(11), ts(12.5), 1, ts(14), EOT], [0, 0, 0, 0, 0, 0, 0], options);
+    expect(padded.map((s) => [s.text, s.start, s.end])).toEqual([['a', 0, 11]]);
   });
 });
 
