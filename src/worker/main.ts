@@ -24,11 +24,17 @@ import { createTranscriptionWorker } from './worker.js';
 /** How long cleanup may take once the grace period is over. */
 const FORCED_CLEANUP_MS = 2000;
 
+/**
+ * How the worker stopped: in time; forced after the grace period with
+ * everything closed; or forced while the inference thread was still inside
+ * a native ONNX Runtime call, which nothing can interrupt.
+ */
+export type StopOutcome = 'graceful' | 'forced' | 'forced-busy';
+
 export interface RunningWorker {
   /** Graceful stop; resolves when everything is closed. `reason` is logged. Idempotent. */
   stop(reason: string): Promise<void>;
-  /** Resolves true when stopped in time, false when the grace timer forced the close. */
-  readonly stopped: Promise<boolean>;
+  readonly stopped: Promise<StopOutcome>;
 }
 
 export interface StartWorkerOptions {
@@ -81,8 +87,8 @@ export async function startWorker(config: Config, logger: Logger, options: Start
 
   const server = options.serveMetrics === false ? undefined : await serveMetrics(config.worker.metricsPort, metrics, log);
 
-  let resolveStopped!: (graceful: boolean) => void;
-  const stopped = new Promise<boolean>((resolve) => {
+  let resolveStopped!: (outcome: StopOutcome) => void;
+  const stopped = new Promise<StopOutcome>((resolve) => {
     resolveStopped = resolve;
   });
   let stopping: Promise<void> | undefined;
@@ -107,27 +113,28 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     }
     log.info({ reason, busy: worker.busy(), graceMs: config.worker.shutdownGraceMs }, 'shutting down: no new jobs, active jobs hand back at the next chunk boundary');
     shutdown.abort(new Error(`shutdown (${reason})`));
-    let forced = false;
     const graceful = (async () => {
       await worker.close();
       await closeAll();
+      return 'graceful' as const;
     })();
-    const force = new Promise<void>((resolve) => {
+    const outcome = new Promise<StopOutcome>((resolve) => {
       const timer = setTimeout(() => {
-        forced = true;
         log.warn({ graceMs: config.worker.shutdownGraceMs }, 'grace period over: forcing the close; active jobs will be recovered by stall detection');
-        // The stuck job still holds the inference thread: give the cleanup a short, bounded chance.
+        // A stuck job may still hold the inference thread: give the cleanup a short, bounded chance.
         void worker.close(true);
-        void Promise.race([closeAll(), new Promise((r) => setTimeout(r, FORCED_CLEANUP_MS))]).finally(resolve);
+        const cleaned = closeAll().then(() => 'forced' as const);
+        const timedOut = new Promise<StopOutcome>((r) => setTimeout(() => r('forced-busy'), FORCED_CLEANUP_MS));
+        void Promise.race([cleaned, timedOut]).then(resolve);
       }, config.worker.shutdownGraceMs);
-      void graceful.finally(() => {
+      void graceful.then((result) => {
         clearTimeout(timer);
-        resolve();
+        resolve(result);
       });
     });
-    stopping = force.then(() => {
-      log.info({ forced }, 'worker stopped');
-      resolveStopped(!forced);
+    stopping = outcome.then((result) => {
+      log.info({ outcome: result }, 'worker stopped');
+      resolveStopped(result);
     });
     return stopping;
   };
@@ -180,14 +187,23 @@ async function settle(log: Logger, step: string, fn: () => Promise<void>): Promi
   }
 }
 
-/** Installs SIGTERM/SIGINT handlers that stop the worker, then exit (0 when graceful, 1 when forced). */
+/**
+ * Installs SIGTERM/SIGINT handlers that stop the worker, then exit: 0 when
+ * graceful, 1 when forced. When the inference thread is still inside a
+ * native ONNX Runtime call, a normal exit aborts in ONNX Runtime's teardown
+ * (SIGABRT, seen here), so the process kills itself instead, as a container
+ * runtime would at the end of its stop grace period.
+ */
 export function exitOnSignals(running: RunningWorker): () => void {
   const onSignal = (signal: NodeJS.Signals) => {
     void running.stop(signal);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  void running.stopped.then((graceful) => process.exit(graceful ? 0 : 1));
+  void running.stopped.then((outcome) => {
+    if (outcome === 'forced-busy') process.kill(process.pid, 'SIGKILL');
+    else process.exit(outcome === 'graceful' ? 0 : 1);
+  });
   return () => {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
