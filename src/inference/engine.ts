@@ -52,6 +52,14 @@ export interface EngineOptions {
   maxNewTokens?: number;
   /** Seed of the sampling PRNG at temperature > 0 (mixed with a hash of each window). @defaultValue 0 */
   seed?: number;
+  /**
+   * Windows whose loudest 30-ms frame is quieter than this (dBFS RMS) are
+   * reported as no speech without decoding: Whisper hallucinates on digital
+   * silence and faint noise (" you", " Thank you."), and its no-speech
+   * probability does not catch them on small models. The quietest speech in
+   * the test corpus peaks near −26 dBFS. `null` turns the gate off. @defaultValue -45
+   */
+  speechGateDbfs?: number | null;
 }
 
 export interface WindowDecodeOptions {
@@ -66,6 +74,7 @@ export interface WindowDecodeOptions {
 export interface WindowResult {
   /** Segment times are relative to the window's start (seconds). */
   segments: Segment[];
+  /** Given or detected; for a window the level gate skipped without a given language, 'en' (nothing was decoded). */
   language: string;
   /** Temperature of the accepted decode (0 unless fallback ran). */
   temperature: number;
@@ -81,6 +90,21 @@ export interface WhisperEngine {
   decodeWindows(windows: Float32Array[], options?: WindowDecodeOptions): Promise<WindowResult[]>;
   /** Releases the ONNX sessions (frees GPU memory). Idempotent. */
   release(): Promise<void>;
+}
+
+const GATE_FRAME = 480;
+
+/** RMS level, in dBFS, of the loudest 30-ms frame of `samples` (-Infinity for digital silence). */
+export function peakFrameDbfs(samples: Float32Array): number {
+  let peak = 0;
+  for (let from = 0; from < samples.length; from += GATE_FRAME) {
+    const to = Math.min(samples.length, from + GATE_FRAME);
+    let sum = 0;
+    for (let i = from; i < to; i++) sum += samples[i] * samples[i];
+    const mean = sum / (to - from);
+    if (mean > peak) peak = mean;
+  }
+  return 10 * Math.log10(peak);
 }
 
 /** FNV-1a over a sparse sample of the window's bits: the same audio samples the same tokens, however it is batched. */
@@ -121,12 +145,19 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
     threads: options.threads ?? availableParallelism(),
     logger: options.logger,
   });
-  const encoder = createEncoderRunner(sessions.encoder, options.logger);
-  const decoder = createDecoderRunner(
-    sessions.decoder,
-    { heads: config.decoderAttentionHeads, headDim: config.dModel / config.decoderAttentionHeads },
-    options.logger,
-  );
+  let encoder: ReturnType<typeof createEncoderRunner>;
+  let decoder: ReturnType<typeof createDecoderRunner>;
+  try {
+    encoder = createEncoderRunner(sessions.encoder, options.logger);
+    decoder = createDecoderRunner(
+      sessions.decoder,
+      { heads: config.decoderAttentionHeads, headDim: config.dModel / config.decoderAttentionHeads },
+      options.logger,
+    );
+  } catch (err) {
+    await sessions.release();
+    throw err;
+  }
 
   const special = tokenizer.special;
   const gen = config.generation;
@@ -151,9 +182,11 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
     ),
   ];
   const beginSuppressTokens = gen.beginSuppressTokens.length > 0 ? gen.beginSuppressTokens : [tokenizer.idOf('Ġ') ?? 220, eot];
+  // generation_config's max_initial_timestamp_index (1 = 0.02 s in these exports) predates OpenAI's 1.0 s default; use the latter.
   const maxInitialTimestampIndex = Math.round((options.maxInitialTimestamp ?? 1.0) / TIME_PRECISION);
   const maxNewTokens = Math.min(options.maxNewTokens ?? Math.floor(config.maxTargetPositions / 2), config.maxTargetPositions - 4);
   const seed = options.seed ?? 0;
+  const gateDbfs = options.speechGateDbfs === undefined ? -45 : options.speechGateDbfs;
 
   const info: ModelInfo = {
     name: basename(options.modelDir),
@@ -163,6 +196,8 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
     multilingual,
   };
   let released = false;
+  // Calls share one decoder cache: a second call waits for the one in flight.
+  let queue: Promise<unknown> = Promise.resolve();
 
   const validate = (windows: Float32Array[], opts: WindowDecodeOptions): void => {
     windows.forEach((w, i) => {
@@ -276,20 +311,35 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
 
   return {
     info,
-    async decodeWindows(windows, opts = {}) {
-      if (released) throw new ValidationError('engine has been released');
-      validate(windows, opts);
-      const results: WindowResult[] = [];
-      for (let from = 0; from < windows.length; from += batchSize) {
-        const started = performance.now();
-        const group = windows.slice(from, from + batchSize);
-        results.push(...(await decodeGroup(group, opts)));
-        log.debug({ windows: group.length, ms: Math.round(performance.now() - started) }, 'batch decoded');
-      }
-      return results;
+    decodeWindows(windows, opts = {}) {
+      const run = async (): Promise<WindowResult[]> => {
+        if (released) throw new ValidationError('engine has been released');
+        validate(windows, opts);
+        const results: WindowResult[] = new Array(windows.length);
+        const speech: number[] = [];
+        windows.forEach((w, i) => {
+          if (gateDbfs !== null && peakFrameDbfs(w) < gateDbfs) {
+            results[i] = { segments: [], language: opts.language?.toLowerCase() ?? 'en', temperature: 0, noSpeech: true, tokens: [] };
+          } else {
+            speech.push(i);
+          }
+        });
+        for (let from = 0; from < speech.length; from += batchSize) {
+          const started = performance.now();
+          const indices = speech.slice(from, from + batchSize);
+          const decoded = await decodeGroup(indices.map((i) => windows[i]), opts);
+          indices.forEach((i, k) => (results[i] = decoded[k]));
+          log.debug({ windows: indices.length, ms: Math.round(performance.now() - started) }, 'batch decoded');
+        }
+        return results;
+      };
+      const result = queue.then(run, run);
+      queue = result.catch(() => undefined);
+      return result;
     },
     async release() {
       released = true;
+      await queue;
       await sessions.release();
     },
   };

@@ -4,11 +4,14 @@
  * event loop. Requests are served one at a time, in arrival order.
  * Log lines are posted to the main thread, which writes them to its logger.
  */
+import { setPriority } from 'node:os';
+import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import type { Logger } from '../core/logger.js';
 import { loadWhisperEngine, type WhisperEngine, type WindowDecodeOptions, type WindowResult } from './engine.js';
-import { openPcmFile, pcmFromSamples, type PcmSource } from './audio/decode.js';
+import { AudioDecoder, openPcmFile, pcmFromSamples, type PcmSource } from './audio/decode.js';
+import type { AudioProbe } from './audio/probe.js';
 import { SileroVad, windowRms, type VadOptions, type VadResult } from './audio/vad.js';
 import type { ModelInfo } from './types.js';
 
@@ -21,10 +24,14 @@ export interface ThreadData {
     threads?: number;
     batchSize?: number;
   };
+  /** ffmpeg settings: decoding runs here too, because forking a process with a loaded model stalls its thread for tens of ms. */
+  audio: { ffmpegPath?: string; ffprobePath?: string; decodeTimeoutMs?: number; tempDir?: string };
   /** Silero model file; the bundled one when omitted. */
   vadModelPath?: string;
   /** pino level of the main thread's logger. */
   logLevel: string;
+  /** Nice value for this thread and the ONNX threads it creates; 0 leaves the priority alone. */
+  nice: number;
 }
 
 /** Audio the thread reads itself: a raw float32 file, or samples transferred to it. */
@@ -32,13 +39,25 @@ export type SourceRef = { kind: 'file'; path: string } | { kind: 'samples'; samp
 
 export type ThreadRequest =
   | { id: number; op: 'init' }
+  | { id: number; op: 'audio'; path: string }
+  | { id: number; op: 'cancel'; target: number }
   | { id: number; op: 'vad'; source: SourceRef; options: VadOptions }
   | { id: number; op: 'rms'; source: SourceRef; windowSamples: number }
   | { id: number; op: 'decode'; windows: Float32Array[]; options: WindowDecodeOptions }
   | { id: number; op: 'release' };
 
+/** Decoded audio left in a temporary file that the main thread now owns. */
+export interface DecodedFile {
+  filePath: string;
+  /** Temporary folder to delete when done. */
+  dir: string;
+  probe: AudioProbe;
+}
+
 export interface ThreadResults {
   init: ModelInfo;
+  audio: DecodedFile;
+  cancel: null;
   vad: VadResult;
   rms: number[];
   decode: WindowResult[];
@@ -57,8 +76,8 @@ export type ThreadMessage =
   | { id: number; ok: false; error: SerializedError }
   | { log: string };
 
+if (!parentPort) throw new Error('inference.thread.ts must run as a worker thread');
 const port = parentPort;
-if (!port) throw new Error('inference.thread.ts must run as a worker thread');
 const data = workerData as ThreadData;
 
 const logger: Logger = pino(
@@ -66,7 +85,21 @@ const logger: Logger = pino(
   { write: (line: string) => port.postMessage({ log: line } satisfies ThreadMessage) },
 );
 
+// Linux nice values are per thread, and threads inherit them: set before any
+// ONNX session (and its thread pool) exists, this lowers inference below the
+// main thread, which must keep answering lock renewals and HTTP on a busy host.
+if (data.nice > 0) {
+  try {
+    setPriority(0, data.nice);
+  } catch (err) {
+    logger.warn({ err, nice: data.nice }, 'could not lower the inference thread priority');
+  }
+}
+
 let engine: WhisperEngine | undefined;
+const decoder = new AudioDecoder({ ...data.audio, logger });
+/** Abort controllers of running 'audio' requests, by request id. */
+const cancellers = new Map<number, AbortController>();
 let vad: SileroVad | undefined;
 let released = false;
 
@@ -74,9 +107,26 @@ async function openSource(ref: SourceRef): Promise<PcmSource> {
   return ref.kind === 'file' ? openPcmFile(ref.path) : pcmFromSamples(ref.samples);
 }
 
+async function decodeAudio(id: number, path: string): Promise<DecodedFile> {
+  const controller = new AbortController();
+  cancellers.set(id, controller);
+  try {
+    const { pcm, probe } = await decoder.decode(path, controller.signal);
+    const filePath = pcm.filePath!;
+    return { filePath, dir: dirname(filePath), probe };
+  } finally {
+    cancellers.delete(id);
+  }
+}
+
 async function handle(request: ThreadRequest): Promise<{ value: unknown; transfer?: ArrayBuffer[] }> {
   if (released && request.op !== 'release') throw new Error('inference thread already released its sessions');
   switch (request.op) {
+    case 'audio':
+      return { value: await decodeAudio(request.id, request.path) };
+    case 'cancel':
+      cancellers.get(request.target)?.abort(new DOMException('This operation was aborted', 'AbortError'));
+      return { value: null };
     case 'init': {
       [vad, engine] = await Promise.all([
         SileroVad.load({ modelPath: data.vadModelPath, logger }),
@@ -127,15 +177,23 @@ function serialize(err: unknown): SerializedError {
   return { name: 'Error', message: String(err) };
 }
 
+async function respond(request: ThreadRequest): Promise<void> {
+  try {
+    const { value, transfer } = await handle(request);
+    port.postMessage({ id: request.id, ok: true, value } satisfies ThreadMessage, transfer ?? []);
+  } catch (err) {
+    logger.debug({ err, op: request.op }, 'inference request failed');
+    port.postMessage({ id: request.id, ok: false, error: serialize(err) } satisfies ThreadMessage);
+  }
+}
+
+// ONNX work runs one request at a time; decoding (waiting on ffmpeg) and
+// cancels are served at once, alongside it.
 let queue: Promise<void> = Promise.resolve();
 port.on('message', (request: ThreadRequest) => {
-  queue = queue.then(async () => {
-    try {
-      const { value, transfer } = await handle(request);
-      port.postMessage({ id: request.id, ok: true, value } satisfies ThreadMessage, transfer ?? []);
-    } catch (err) {
-      logger.debug({ err, op: request.op }, 'inference request failed');
-      port.postMessage({ id: request.id, ok: false, error: serialize(err) } satisfies ThreadMessage);
-    }
-  });
+  if (request.op === 'audio' || request.op === 'cancel') {
+    void respond(request);
+    return;
+  }
+  queue = queue.then(() => respond(request));
 });

@@ -11,14 +11,15 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from '../core/logger.js';
 import {
-  AppError,
+  type AppError,
   BadAudioError,
   ConflictError,
   NotFoundError,
   UnavailableError,
   ValidationError,
 } from '../core/errors.js';
-import { AudioDecoder, pcmFromSamples, type PcmSource } from './audio/decode.js';
+import { rm } from 'node:fs/promises';
+import { openPcmFile, pcmFromSamples, type PcmSource } from './audio/decode.js';
 import type { VadOptions } from './audio/vad.js';
 import {
   chunkSampleRange,
@@ -29,6 +30,7 @@ import {
 } from './chunking.js';
 import type { WindowResult } from './engine.js';
 import type {
+  DecodedFile,
   SerializedError,
   SourceRef,
   ThreadData,
@@ -77,6 +79,12 @@ export interface TranscriberOptions {
   decodeTimeoutMs?: number;
   /** Folder for temporary decoded audio. @defaultValue os.tmpdir() */
   tempDir?: string;
+  /**
+   * Nice value (0–19) of the inference thread and its ONNX threads, so the
+   * main thread's event loop wins the CPU on a busy host; 0 keeps the
+   * process priority. @defaultValue 10
+   */
+  inferenceNice?: number;
   /** How long release() waits for the thread to free its sessions before terminating it. @defaultValue 30_000 */
   releaseTimeoutMs?: number;
   logger: Logger;
@@ -141,7 +149,10 @@ function tsxEsmApiUrl(): string | undefined {
   }
 }
 
-type Pending = { resolve: (value: unknown) => void; reject: (err: unknown) => void };
+type Pending = {
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+};
 
 /** Request/response over the worker's message port. */
 class ThreadClient {
@@ -187,25 +198,33 @@ class ThreadClient {
     return !this.failure;
   }
 
-  /** Sends a request; `signal` rejects the wait (the thread still finishes the request). */
+  /**
+   * Sends a request. Aborting `signal` rejects at once and asks the thread to
+   * cancel it (decoding stops; an ONNX batch runs to its end). A result that
+   * still arrives after the abort goes to `onLate`, to free what it holds.
+   */
   call<Op extends ThreadRequest['op']>(
     request: Omit<Extract<ThreadRequest, { op: Op }>, 'id'>,
     transfer: ArrayBuffer[] = [],
     signal?: AbortSignal,
+    onLate?: (value: ThreadResults[Op]) => void,
   ): Promise<ThreadResults[Op]> {
     if (this.failure) return Promise.reject(this.failure);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const id = this.nextId++;
     return new Promise<ThreadResults[Op]>((resolvePromise, reject) => {
+      let abandoned = false;
       const onAbort = () => {
-        this.pending.delete(id);
+        abandoned = true;
         reject(abortReason(signal!));
+        if (this.pending.has(id) && !this.failure) this.worker.postMessage({ op: 'cancel', target: id, id: this.nextId++ });
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, {
         resolve: (value) => {
           signal?.removeEventListener('abort', onAbort);
-          resolvePromise(value as ThreadResults[Op]);
+          if (abandoned) onLate?.(value as ThreadResults[Op]);
+          else resolvePromise(value as ThreadResults[Op]);
         },
         reject: (err) => {
           signal?.removeEventListener('abort', onAbort);
@@ -234,7 +253,6 @@ class ThreadedTranscriber implements Transcriber {
   constructor(
     readonly model: ModelInfo,
     private readonly thread: ThreadClient,
-    private readonly decoder: AudioDecoder,
     private readonly options: TranscriberOptions,
     private readonly log: Logger,
   ) {}
@@ -246,7 +264,10 @@ class ThreadedTranscriber implements Transcriber {
   private async open(audio: AudioInput, signal?: AbortSignal): Promise<PcmSource> {
     if (this.releasing) throw new UnavailableError('transcriber was released');
     if (audio instanceof Float32Array) return pcmFromSamples(audio);
-    return (await this.decoder.decode(audio, signal)).pcm;
+    if (typeof audio !== 'string') throw new ValidationError('audio must be a file path or a Float32Array of 16 kHz samples');
+    const removeDir = (file: DecodedFile) => void rm(file.dir, { recursive: true, force: true }).catch(() => {});
+    const file = await this.thread.call<'audio'>({ op: 'audio', path: audio }, [], signal, removeDir);
+    return openPcmFile(file.filePath, file.dir);
   }
 
   private sourceRef(pcm: PcmSource): { ref: SourceRef; transfer: ArrayBuffer[] } {
@@ -300,6 +321,11 @@ class ThreadedTranscriber implements Transcriber {
     const pcm = await this.open(audio, signal);
     try {
       const plan = options.plan ?? (await this.planSource(pcm, signal));
+      if (Math.abs(plan.durationSec - pcm.durationSec) > 0.05) {
+        throw new ValidationError(
+          `the plan is for ${plan.durationSec.toFixed(2)} s of audio but this input is ${pcm.durationSec.toFixed(2)} s long`,
+        );
+      }
       const skip = new Set(options.skipChunks ?? []);
       const todo = plan.chunks.filter((c) => !skip.has(c.index));
       const decodeOptions = { language: options.language, task: options.task };
@@ -376,13 +402,6 @@ export async function createTranscriber(options: TranscriberOptions): Promise<Tr
     throw new ValidationError(`planner must be 'vad' or 'fixed', got ${String(options.planner)}`);
   }
   const modelDir = resolveModelDir(options.model ?? 'tiny', { modelsDir: resolve(options.modelsDir ?? 'models') });
-  const decoder = new AudioDecoder({
-    ffmpegPath: options.ffmpegPath,
-    ffprobePath: options.ffprobePath,
-    decodeTimeoutMs: options.decodeTimeoutMs,
-    tempDir: options.tempDir,
-    logger: options.logger,
-  });
   const started = performance.now();
   const worker = startThread({
     engine: {
@@ -392,13 +411,20 @@ export async function createTranscriber(options: TranscriberOptions): Promise<Tr
       threads: options.threads,
       batchSize,
     },
+    audio: {
+      ffmpegPath: options.ffmpegPath,
+      ffprobePath: options.ffprobePath,
+      decodeTimeoutMs: options.decodeTimeoutMs,
+      tempDir: options.tempDir,
+    },
     logLevel: options.logger.level,
+    nice: options.inferenceNice ?? 10,
   });
   const thread = new ThreadClient(worker, options.logger.child({ thread: 'inference' }));
   try {
     const model = await thread.call<'init'>({ op: 'init' });
     log.info({ model: model.name, dir: model.dir, variant: model.variant, executionProvider: model.executionProvider, ms: Math.round(performance.now() - started) }, 'transcriber ready');
-    return new ThreadedTranscriber(model, thread, decoder, options, log);
+    return new ThreadedTranscriber(model, thread, options, log);
   } catch (err) {
     await worker.terminate();
     throw err;

@@ -2,11 +2,12 @@
  * Bad input to the registration route: every refusal has a stable code and
  * leaves MongoDB, Redis and STORAGE_DIR exactly as they were.
  */
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sweepStaging } from '../../src/api/upload.js';
 import { AUDIO, type ApiHarness, createHarness, JFK, listFiles, type Snapshot, uploadForm } from './api-harness.js';
 
 const MAX_UPLOAD = 100_000;
@@ -176,6 +177,25 @@ describe('server-side URIs', () => {
       expect((await noRoot.snapshot()).mongo.meetings).toBe(0);
     } finally {
       await noRoot.close();
+    }
+  });
+});
+
+describe('staging sweep', () => {
+  it('removes only .part files older than the age limit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meno-staging-'));
+    try {
+      await writeFile(join(dir, 'old.part'), 'x');
+      await writeFile(join(dir, 'young.part'), 'x');
+      await writeFile(join(dir, 'other.txt'), 'x');
+      const twoDaysAgo = new Date(Date.now() - 48 * 3600 * 1000);
+      await utimes(join(dir, 'old.part'), twoDaysAgo, twoDaysAgo);
+      await utimes(join(dir, 'other.txt'), twoDaysAgo, twoDaysAgo);
+      expect(await sweepStaging(dir, 24 * 3600 * 1000)).toBe(1);
+      expect((await readdir(dir)).sort()).toEqual(['other.txt', 'young.part']);
+      expect(await sweepStaging(join(dir, 'missing'), 1)).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -15,7 +15,7 @@ import { silentLogger, testNamespace } from '../helpers/services.js';
 import { API_KEY, JFK, listFiles, uploadForm } from './api-harness.js';
 
 const ns = testNamespace();
-const MAX_UPLOAD = 200_000;
+const MAX_UPLOAD = 400_000;
 let storageDir: string;
 let config: Config;
 let api: ApiHandle;

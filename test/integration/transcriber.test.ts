@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadAudioError, NotFoundError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';
@@ -135,12 +135,20 @@ describe('Transcriber (whisper-tiny in a worker thread)', () => {
     const plan = await transcriber.plan(`${AUDIO}/longform/dev_longform.flac`);
     const skipChunks = plan.chunks.slice(8).map((c) => c.index);
     const histogram = monitorEventLoopDelay({ resolution: 10 });
+    const busyBefore = performance.eventLoopUtilization();
     histogram.enable();
     const results = await collect(transcriber.transcribe(`${AUDIO}/longform/dev_longform.flac`, { plan, skipChunks, language: 'en' }));
     histogram.disable();
+    const busy = performance.eventLoopUtilization(busyBefore);
     expect(results).toHaveLength(8);
     const maxMs = histogram.max / 1e6;
-    console.log(`event-loop delay during inference: max ${maxMs.toFixed(1)} ms, p99 ${(histogram.percentile(99) / 1e6).toFixed(1)} ms`);
+    console.log(
+      `event-loop delay during inference: max ${maxMs.toFixed(1)} ms, p99 ${(histogram.percentile(99) / 1e6).toFixed(1)} ms; ` +
+        `main thread busy ${busy.active.toFixed(0)} ms of ${(busy.idle + busy.active).toFixed(0)} ms`,
+    );
+    // The main thread only orchestrates: its own work is a tiny share of the run...
+    expect(busy.utilization).toBeLessThan(0.02);
+    // ...so its delays come from the OS scheduler alone (inference threads run at nice 10).
     expect(maxMs).toBeLessThan(100);
   }, 300_000);
 

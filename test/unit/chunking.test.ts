@@ -36,7 +36,7 @@ describe('planVadChunks', () => {
       // 20 s of silence, then more speech
       { start: 40, end: 48 },
     ];
-    const plan = planVadChunks({ durationSec: 60, regions });
+    const plan = planVadChunks({ durationSec: 60, regions }, { mergeGapSec: 2 });
     expectWellFormed(plan);
     expect(plan.planner).toBe('vad');
     expect(plan.chunks).toEqual([
@@ -51,7 +51,7 @@ describe('planVadChunks', () => {
       { start: 13, end: 25 },
       { start: 26, end: 38 },
     ];
-    const plan = planVadChunks({ durationSec: 40, regions });
+    const plan = planVadChunks({ durationSec: 40, regions }, { mergeGapSec: 2 });
     expectWellFormed(plan);
     expect(plan.chunks.map((c) => [c.start, c.end])).toEqual([
       [0, 25],
@@ -59,7 +59,12 @@ describe('planVadChunks', () => {
     ]);
   });
 
-  it('never merges across a pause longer than mergeGapSec', () => {
+  it('never merges across a pause longer than mergeGapSec (default 0.8 s)', () => {
+    const close = [{ start: 0, end: 3 }, { start: 3.7, end: 6 }, { start: 7, end: 9 }];
+    expect(planVadChunks({ durationSec: 10, regions: close }).chunks.map((c) => [c.start, c.end])).toEqual([
+      [0, 6],
+      [7, 9],
+    ]);
     const plan = planVadChunks({ durationSec: 20, regions: [{ start: 0, end: 3 }, { start: 6, end: 9 }] }, { mergeGapSec: 2 });
     expect(plan.chunks).toHaveLength(2);
     const merged = planVadChunks({ durationSec: 20, regions: [{ start: 0, end: 3 }, { start: 6, end: 9 }] }, { mergeGapSec: 3 });

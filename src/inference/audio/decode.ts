@@ -83,7 +83,7 @@ function clampSample(index: number, count: number): number {
 export async function openPcmFile(filePath: string, ownedDir?: string): Promise<PcmSource> {
   const { size } = await stat(filePath);
   const sampleCount = Math.floor(size / BYTES_PER_SAMPLE);
-  let handle: FileHandle | undefined;
+  let handle: Promise<FileHandle> | undefined;
   let disposed = false;
   return {
     sampleRate: SAMPLE_RATE,
@@ -95,11 +95,13 @@ export async function openPcmFile(filePath: string, ownedDir?: string): Promise<
       const from = clampSample(start, sampleCount);
       const to = Math.max(from, clampSample(end, sampleCount));
       const out = new Float32Array(to - from);
-      handle ??= await open(filePath, 'r');
+      // One handle shared by concurrent reads (the transcriber reads a batch of chunks at once).
+      handle ??= open(filePath, 'r');
+      const file = await handle;
       const bytes = new Uint8Array(out.buffer);
       let done = 0;
       while (done < bytes.length) {
-        const { bytesRead } = await handle.read(bytes, done, bytes.length - done, from * BYTES_PER_SAMPLE + done);
+        const { bytesRead } = await file.read(bytes, done, bytes.length - done, from * BYTES_PER_SAMPLE + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
@@ -108,7 +110,7 @@ export async function openPcmFile(filePath: string, ownedDir?: string): Promise<
     async dispose() {
       if (disposed) return;
       disposed = true;
-      await handle?.close().catch(() => {});
+      await handle?.then((file) => file.close()).catch(() => {});
       if (ownedDir) await rm(ownedDir, { recursive: true, force: true });
     },
   };
@@ -152,6 +154,7 @@ export class AudioDecoder {
   async decode(path: string, signal?: AbortSignal): Promise<DecodedAudio> {
     signal?.throwIfAborted();
     const info = await this.probe(path);
+    signal?.throwIfAborted();
     const demuxer = allowedDemuxer(info.formatName);
     if (!demuxer) throw new BadAudioError(`container format not accepted: ${info.formatName}`);
     const dir = await mkdtemp(join(this.options.tempDir ?? tmpdir(), 'meno-pcm-'));
@@ -200,6 +203,7 @@ export class AudioDecoder {
   private runFfmpeg(args: string[], signal?: AbortSignal): Promise<void> {
     const timeoutMs = this.options.decodeTimeoutMs ?? 1_800_000;
     return new Promise((resolvePromise, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
       const child = spawn(this.ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true });
       let stderr = '';
       let settled = false;

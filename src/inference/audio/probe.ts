@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { BadAudioError } from '../../core/errors.js';
 
@@ -59,15 +59,17 @@ export async function assertLocalFile(path: string): Promise<{ path: string; siz
   if (typeof path !== 'string' || path.length === 0) throw new BadAudioError('audio path is empty');
   if (URL_LIKE.test(path)) throw new BadAudioError(`only local files are accepted, not URLs or protocols: ${path}`);
   const absolute = resolve(path);
+  // Messages name the file, not the folder: they may reach API clients.
+  const name = basename(absolute);
   let info;
   try {
     info = await stat(absolute);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new BadAudioError(`cannot read audio file ${path}: ${code ?? 'error'}`, { cause: err });
+    throw new BadAudioError(`cannot read audio file ${name}: ${code ?? 'error'}`, { cause: err });
   }
-  if (!info.isFile()) throw new BadAudioError(`not a regular file: ${path}`);
-  if (info.size === 0) throw new BadAudioError(`empty file: ${path}`);
+  if (!info.isFile()) throw new BadAudioError(`not a regular file: ${name}`);
+  if (info.size === 0) throw new BadAudioError(`empty file: ${name}`);
   return { path: absolute, sizeBytes: info.size };
 }
 

@@ -6,7 +6,7 @@
  */
 import type * as ort from 'onnxruntime-node';
 import type { DecoderRunner } from '../model/decoder.js';
-import { applyLogitRules, argmax, findRepetitionLoop, logSumExp, sampleToken, softmaxProbability, type LogitRules } from './logits-rules.js';
+import { applyLogitRules, argmax, findRepetitionLoop, sampleToken, softmaxProbability, type LogitRules } from './logits-rules.js';
 
 export interface DecodeRowsOptions {
   decoder: DecoderRunner;
@@ -76,12 +76,12 @@ export async function decodeRows(options: DecodeRowsOptions): Promise<RowDecode[
       const result = results[active[b]];
       const at = (b * logits.positions + logits.positions - 1) * vocab;
       row.set(logits.data.subarray(at, at + vocab));
-      applyLogitRules(row, result.tokens, rules);
+      const logZ = applyLogitRules(row, result.tokens, rules);
       const token =
         temperature > 0 && options.randoms
           ? sampleToken(row, temperature, options.randoms[active[b]])
           : argmax(row);
-      const logprob = row[token] - logSumExp(row);
+      const logprob = row[token] - logZ;
       result.tokens.push(token);
       result.logprobs.push(logprob);
       result.sumLogprob += logprob;

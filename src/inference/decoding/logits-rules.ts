@@ -28,12 +28,13 @@ export interface LogitRules {
  * Applies the suppressions and the timestamp rules to `logits` (one row,
  * vocabulary-sized), given the tokens sampled so far after the prompt.
  * Matches OpenAI whisper's SuppressBlank + SuppressTokens + ApplyTimestampRules.
+ * @returns log Σ exp(logits) of the filtered row (the log-softmax normaliser).
  */
-export function applyLogitRules(logits: Float32Array, sampled: readonly number[], rules: LogitRules): void {
+export function applyLogitRules(logits: Float32Array, sampled: readonly number[], rules: LogitRules): number {
   const n = logits.length;
   if (sampled.length === 0) for (const id of rules.beginSuppressTokens) if (id < n) logits[id] = -Infinity;
   for (const id of rules.suppressTokens) if (id < n) logits[id] = -Infinity;
-  if (rules.timestamps === false) return;
+  if (rules.timestamps === false) return logSumExp(logits);
 
   const tb = rules.timestampBegin;
   logits[rules.noTimestamps] = -Infinity;
@@ -66,11 +67,26 @@ export function applyLogitRules(logits: Float32Array, sampled: readonly number[]
   }
 
   // If the total probability of all timestamps beats every single text token, force a timestamp.
-  const logZ = logSumExp(logits, 0, n);
-  const timestampLogprob = logSumExp(logits, tb, n) - logZ;
+  // One pass gathers both partial sums, so the caller gets log Z of the final row for free.
+  let max = -Infinity;
   let maxText = -Infinity;
-  for (let i = 0; i < tb; i++) if (logits[i] > maxText) maxText = logits[i];
-  if (timestampLogprob > maxText - logZ) logits.fill(-Infinity, 0, tb);
+  for (let i = 0; i < n; i++) {
+    const v = logits[i];
+    if (v > max) max = v;
+    if (i < tb && v > maxText) maxText = v;
+  }
+  if (max === -Infinity) return -Infinity;
+  let sumText = 0;
+  let sumTimestamps = 0;
+  for (let i = 0; i < tb; i++) sumText += Math.exp(logits[i] - max);
+  for (let i = tb; i < n; i++) sumTimestamps += Math.exp(logits[i] - max);
+  const logZ = max + Math.log(sumText + sumTimestamps);
+  const timestampLogprob = max + Math.log(sumTimestamps) - logZ;
+  if (timestampLogprob > maxText - logZ) {
+    logits.fill(-Infinity, 0, tb);
+    return max + Math.log(sumTimestamps);
+  }
+  return logZ;
 }
 
 /** log Σ exp(values[from..to)), computed stably in float64; -Infinity when all are -Infinity. */

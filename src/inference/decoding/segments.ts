@@ -24,7 +24,8 @@ export interface SegmentTokensOptions {
  *   stopped, or hit the token cap) runs to the window's end.
  * - Without any timestamp pair, all text is one segment ending at the last
  *   timestamp seen, or the window's end.
- * Segments with empty text are dropped; text is trimmed.
+ * Segments with empty text, or opening after the window's real audio ends,
+ * are dropped; text is trimmed.
  */
 export function tokensToSegments(tokens: readonly number[], logprobs: readonly number[], options: SegmentTokensOptions): Segment[] {
   const { timestampBegin: tb, eot, duration } = options;
@@ -60,6 +61,8 @@ export function tokensToSegments(tokens: readonly number[], logprobs: readonly n
 
   const segments: Segment[] = [];
   for (const piece of pieces) {
+    // A segment that opens past the real audio was dreamt up in the zero padding.
+    if (piece.start >= duration) continue;
     const ids = tokens.slice(piece.from, piece.to).filter((t) => t < tb);
     const text = options.decode(ids).trim();
     if (text === '') continue;

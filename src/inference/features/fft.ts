@@ -14,6 +14,11 @@ interface Stage {
   roots: Float64Array;
 }
 
+const C1 = Math.cos((2 * Math.PI) / 5);
+const C2 = Math.cos((4 * Math.PI) / 5);
+const S1 = Math.sin((2 * Math.PI) / 5);
+const S2 = Math.sin((4 * Math.PI) / 5);
+
 /** A precomputed complex FFT of one size. */
 export interface ComplexFftPlan {
   readonly size: number;
@@ -120,6 +125,35 @@ export function createComplexFft(size: number): ComplexFftPlan {
             dst[base + ns * 4 + 1] = aIm - cIm;
             dst[base + ns * 6] = bRe - dRe;
             dst[base + ns * 6 + 1] = bIm - dIm;
+          } else if (radix === 5) {
+            const t1Re = vRe[1] + vRe[4];
+            const t1Im = vIm[1] + vIm[4];
+            const t2Re = vRe[2] + vRe[3];
+            const t2Im = vIm[2] + vIm[3];
+            const t3Re = vRe[1] - vRe[4];
+            const t3Im = vIm[1] - vIm[4];
+            const t4Re = vRe[2] - vRe[3];
+            const t4Im = vIm[2] - vIm[3];
+            const b1Re = vRe[0] + C1 * t1Re + C2 * t2Re;
+            const b1Im = vIm[0] + C1 * t1Im + C2 * t2Im;
+            const b2Re = vRe[0] + C2 * t1Re + C1 * t2Re;
+            const b2Im = vIm[0] + C2 * t1Im + C1 * t2Im;
+            // d = -i·u, with u1 = s1·t3 + s2·t4 and u2 = s2·t3 − s1·t4
+            const u1Re = S1 * t3Re + S2 * t4Re;
+            const u1Im = S1 * t3Im + S2 * t4Im;
+            const u2Re = S2 * t3Re - S1 * t4Re;
+            const u2Im = S2 * t3Im - S1 * t4Im;
+            const s = ns * 2;
+            dst[base] = vRe[0] + t1Re + t2Re;
+            dst[base + 1] = vIm[0] + t1Im + t2Im;
+            dst[base + s] = b1Re + u1Im;
+            dst[base + s + 1] = b1Im - u1Re;
+            dst[base + 2 * s] = b2Re + u2Im;
+            dst[base + 2 * s + 1] = b2Im - u2Re;
+            dst[base + 3 * s] = b2Re - u2Im;
+            dst[base + 3 * s + 1] = b2Im + u2Re;
+            dst[base + 4 * s] = b1Re - u1Im;
+            dst[base + 4 * s + 1] = b1Im + u1Re;
           } else {
             for (let q = 0; q < radix; q++) {
               let re = 0;

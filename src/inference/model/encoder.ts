@@ -1,7 +1,7 @@
 /**
  * The Whisper encoder: a batch of log-mel windows → encoder hidden states.
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import type { Logger } from '../../core/logger.js';
 import { ValidationError } from '../../core/errors.js';
 import { declaredType, runSession } from './sessions.js';

@@ -56,16 +56,41 @@ export function resolveModelDir(nameOrDir: string, options: ResolveModelOptions)
   throw new NotFoundError(`model "${nameOrDir}" not found; looked in: ${looked.join(', ')}`, { details: { looked } });
 }
 
-/** Model folders directly under `modelsDir` (those holding config.json), by folder name. */
-export function listAvailableModels(modelsDir: string): { name: string; dir: string }[] {
-  let entries: string[];
+/** The model sizes published as `sts-whisper-<size>` npm packages. */
+export const PACKAGED_MODELS: readonly string[] = ['tiny', 'base', 'small'];
+
+export interface ListModelsOptions {
+  /** Also list installed `sts-whisper-*` packages (found from `searchFrom`). @defaultValue false */
+  includePackages?: boolean;
+  /** @defaultValue process.cwd() */
+  searchFrom?: string;
+}
+
+/**
+ * Model folders directly under `modelsDir` (those holding config.json), by
+ * folder name, then (optionally) the installed `sts-whisper-*` packages.
+ */
+export function listAvailableModels(modelsDir: string, options: ListModelsOptions = {}): { name: string; dir: string }[] {
+  let entries: string[] = [];
   try {
     entries = readdirSync(modelsDir);
   } catch {
-    return [];
+    entries = [];
   }
-  return entries
+  const found = entries
     .map((name) => ({ name, dir: resolve(modelsDir, name) }))
     .filter(({ dir }) => isModelDir(dir))
     .sort((a, b) => a.name.localeCompare(b.name));
+  if (options.includePackages) {
+    const require = createRequire(join(resolve(options.searchFrom ?? process.cwd()), 'noop.js'));
+    for (const size of PACKAGED_MODELS) {
+      try {
+        const dir = join(dirname(require.resolve(`sts-whisper-${size}/package.json`)), 'models', 'Xenova', `whisper-${size}`);
+        if (isModelDir(dir) && !found.some((m) => m.name === `whisper-${size}`)) found.push({ name: `whisper-${size}`, dir });
+      } catch {
+        // not installed
+      }
+    }
+  }
+  return found;
 }

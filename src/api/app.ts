@@ -1,0 +1,62 @@
+/**
+ * The HTTP API as a Hono app built from its dependencies. Production
+ * (main.ts) and tests call the same `createApp`, so request ids, logging,
+ * auth, 404s and error envelopes behave identically in both.
+ */
+import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import type { Config } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import type { MeetingRepository } from '../core/meetings/meeting.repository.js';
+import type { SegmentRepository } from '../core/meetings/segment.repository.js';
+import type { ServiceMetrics } from '../core/metrics.js';
+import type { TranscriptionQueues } from '../core/transcription-queues.js';
+import type { TranscriptionService } from '../core/transcription.service.js';
+import type { AudioInspector } from './audio-intake.js';
+import type { AppEnv } from './env.js';
+import { apiKeyAuth } from './middleware/auth.js';
+import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
+import { requestLog } from './middleware/request-log.js';
+import { openApiDocument } from './openapi.js';
+import { healthRoutes } from './routes/health.routes.js';
+import { jobsRoutes } from './routes/jobs.routes.js';
+import { meetingsRoutes } from './routes/meetings.routes.js';
+import { queuesRoutes } from './routes/queues.routes.js';
+import { transcriptionRoutes } from './routes/transcription.routes.js';
+
+export type { AppEnv } from './env.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  meetings: MeetingRepository;
+  segments: SegmentRepository;
+  service: TranscriptionService;
+  queues: TranscriptionQueues;
+  metrics: ServiceMetrics;
+  /** Readiness probes; each resolves false (or is cut off after ~1.5 s) when its server is unreachable. */
+  checks: { mongo: () => Promise<boolean>; redis: () => Promise<boolean> };
+  /** Magic-number sniff and ffprobe, with the binary the config names. */
+  audio: AudioInspector;
+}
+
+export function createApp(deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+  app.use(requestId());
+  app.use(requestLog(deps.logger, deps.metrics));
+  app.notFound(notFoundHandler);
+  app.onError(errorHandler(deps.logger));
+
+  const document = openApiDocument();
+  return app
+    .route('/', healthRoutes(deps))
+    .use('/api/*', apiKeyAuth(deps.config.http.apiKeys))
+    .get('/api/openapi.json', (c) => c.json(document, 200))
+    .route('/api/projects/:projectId/meetings', meetingsRoutes(deps))
+    .route('/api/projects/:projectId/meetings/:meetingId', transcriptionRoutes(deps))
+    .route('/api/jobs', jobsRoutes(deps))
+    .route('/api/queues', queuesRoutes(deps));
+}
+
+/** The API's route types, for `hc<AppType>()` / `testClient`. */
+export type AppType = ReturnType<typeof createApp>;

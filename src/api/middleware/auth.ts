@@ -1,0 +1,26 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { UnauthorizedError } from '../../core/errors.js';
+
+/**
+ * Bearer API keys. Every configured key is compared (as SHA-256 digests, so
+ * lengths never differ) in constant time, and all of them on every request,
+ * so the answer's timing does not reveal which key nearly matched.
+ */
+export function apiKeyAuth(keys: readonly string[]): MiddlewareHandler {
+  const digests = keys.map(digest);
+  return async (c, next) => {
+    const header = c.req.header('Authorization');
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!match) throw new UnauthorizedError('missing API key: send "Authorization: Bearer <key>"');
+    const presented = digest(match[1]);
+    let ok = false;
+    for (const d of digests) ok = timingSafeEqual(d, presented) || ok;
+    if (!ok) throw new UnauthorizedError('invalid API key');
+    await next();
+  };
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}

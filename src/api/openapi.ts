@@ -1,0 +1,370 @@
+/**
+ * The API's OpenAPI 3.1 description, written by hand and served at
+ * `GET /api/openapi.json`. test/integration/api.test.ts checks that every
+ * route the app serves appears here.
+ */
+
+const ERROR_CODES = ['NOT_FOUND', 'VALIDATION_FAILED', 'BAD_AUDIO', 'CONFLICT', 'UNAVAILABLE', 'UNAUTHORIZED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'INTERNAL'];
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+function error(description: string) {
+  return { description, content: { 'application/json': { schema: ref('Error') } } };
+}
+
+const unauthorized = { 401: error('UNAUTHORIZED: missing or invalid `Authorization: Bearer <key>`.') };
+const unavailable = {
+  503: {
+    ...error('UNAVAILABLE: Redis (or MongoDB) cannot be reached; answered within about a second. Retry after the `Retry-After` seconds.'),
+    headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds to wait before retrying.' } },
+  },
+};
+const meetingPathParams = [
+  { name: 'projectId', in: 'path', required: true, schema: ref('Id') },
+  { name: 'meetingId', in: 'path', required: true, schema: ref('Id') },
+];
+const partialHeader = {
+  'X-Transcript-Partial': { schema: { type: 'string', enum: ['true', 'false'] }, description: '`true` until the meeting is completed: the transcript holds only the chunks saved so far.' },
+};
+
+const startResult = {
+  type: 'object',
+  required: ['jobId', 'queue', 'state'],
+  properties: {
+    jobId: { type: 'string', examples: ['transcription-3f2a'] },
+    queue: { type: 'string', enum: ['regular', 'large'], description: 'Meetings longer than LARGE_QUEUE_THRESHOLD_SEC (40 min) go to the large queue.' },
+    state: {
+      type: 'string',
+      enum: ['queued', 'existing', 'deferred'],
+      description:
+        '`queued`: a job was added now. `existing`: a live job already existed; its id is returned (the call is idempotent). ' +
+        '`deferred`: Redis could not be reached. The request is already recorded in MongoDB, so it is not lost: the reconciler ' +
+        'enqueues it once Redis is back (within RECONCILE_INTERVAL_MS). The API answers 202 in this case too rather than 503, ' +
+        'because the request has been accepted and will be carried out without the client having to repeat it.',
+    },
+  },
+};
+
+const counts = {
+  type: 'object',
+  required: ['waiting', 'active', 'completed', 'failed', 'delayed', 'total'],
+  properties: Object.fromEntries(['waiting', 'active', 'completed', 'failed', 'delayed', 'total'].map((k) => [k, { type: 'integer', minimum: 0 }])),
+};
+
+/** Builds the document (a plain object; safe to serialise). */
+export function openApiDocument() {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'meno transcription API',
+      version: '0.1.0',
+      description:
+        'Register meeting audio, start and follow its transcription, read the transcript. Every error is ' +
+        '`{ "error": { "code", "message" } }` with a stable `code`. Everything under `/api` needs ' +
+        '`Authorization: Bearer <key>` (API_KEYS); `/healthz`, `/readyz` and `/metrics` do not (keep `/metrics` ' +
+        'off public networks). Every response carries `X-Request-Id` (sent by the client or generated).',
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/api/projects/{projectId}/meetings': {
+        post: {
+          summary: 'Register a meeting from an uploaded file or a server-side file',
+          description:
+            'Either `multipart/form-data` with a `file` part (streamed to STORAGE_DIR, at most MAX_UPLOAD_BYTES; 413 otherwise, ' +
+            'checked against Content-Length first and then while streaming) and an optional `meetingId` field, or ' +
+            '`application/json` `{ meetingId?, audioUri }` where `audioUri` is a path (absolute, or relative to AUDIO_ROOT) or a ' +
+            '`file://` URI whose real path (symlinks followed) lies inside AUDIO_ROOT. Other schemes, `..` segments, symlinks ' +
+            'leading outside and non-regular files are 400 VALIDATION_FAILED. The file is then identified by its magic number ' +
+            '(not a known audio/video container, e.g. text, playlists, ffconcat scripts: 415 UNSUPPORTED_MEDIA_TYPE) and ' +
+            'probed with ffprobe (empty, truncated or corrupt audio, or no audio stream: 400 BAD_AUDIO). Only then is the ' +
+            'meeting created; a refused request writes nothing to MongoDB or Redis and removes what it uploaded.',
+          parameters: [{ name: 'projectId', in: 'path', required: true, schema: ref('Id') }],
+          requestBody: {
+            required: true,
+            content: {
+              'multipart/form-data': {
+                schema: { type: 'object', required: ['file'], properties: { file: { type: 'string', format: 'binary' }, meetingId: ref('Id') } },
+              },
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['audioUri'],
+                  additionalProperties: false,
+                  properties: { meetingId: ref('Id'), audioUri: { type: 'string', examples: ['calls/2024-06-01.flac', 'file:///data/import/a.wav'] } },
+                },
+              },
+            },
+          },
+          responses: {
+            201: {
+              description: 'Created. `Location` points at the status route.',
+              headers: { Location: { schema: { type: 'string' } } },
+              content: { 'application/json': { schema: ref('MeetingCreated') } },
+            },
+            400: error('VALIDATION_FAILED (bad ids, body, URI, malformed JSON or multipart) or BAD_AUDIO (empty, corrupt or unreadable audio).'),
+            ...unauthorized,
+            409: error('CONFLICT: a meeting with this id already exists.'),
+            413: error('PAYLOAD_TOO_LARGE: upload over MAX_UPLOAD_BYTES or JSON over MAX_JSON_BYTES.'),
+            415: error('UNSUPPORTED_MEDIA_TYPE: request Content-Type is neither multipart/form-data nor JSON, or the file is not a recognised audio/video container.'),
+            ...unavailable,
+          },
+        },
+      },
+      '/api/projects/{projectId}/meetings/{meetingId}/transcription/start': {
+        post: {
+          summary: 'Start the transcription (idempotent while a job is live)',
+          parameters: meetingPathParams,
+          requestBody: {
+            required: false,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  additionalProperties: false,
+                  properties: { language: { type: 'string', examples: ['en'] }, task: { type: 'string', enum: ['transcribe', 'translate'] } },
+                },
+              },
+            },
+          },
+          responses: {
+            202: { description: 'Accepted (see `state`, including `deferred` while Redis is down).', content: { 'application/json': { schema: startResult } } },
+            400: error('VALIDATION_FAILED'),
+            ...unauthorized,
+            404: error('NOT_FOUND: no such meeting in this project.'),
+            409: error('CONFLICT: the meeting is completed, or failed (use retry).'),
+            413: error('PAYLOAD_TOO_LARGE'),
+            415: error('UNSUPPORTED_MEDIA_TYPE: a body that is not JSON.'),
+            ...unavailable,
+          },
+        },
+      },
+      '/api/projects/{projectId}/meetings/{meetingId}/transcription/retry': {
+        post: {
+          summary: 'Retry a failed transcription; it resumes from the chunks already saved',
+          parameters: meetingPathParams,
+          responses: {
+            202: { description: 'Accepted.', content: { 'application/json': { schema: startResult } } },
+            400: error('VALIDATION_FAILED'),
+            ...unauthorized,
+            404: error('NOT_FOUND'),
+            409: error('CONFLICT: only a failed meeting can be retried.'),
+            ...unavailable,
+          },
+        },
+      },
+      '/api/projects/{projectId}/meetings/{meetingId}/transcription': {
+        get: {
+          summary: 'Status and progress (answers from MongoDB even while Redis is down; `attempts` is then null)',
+          parameters: meetingPathParams,
+          responses: {
+            200: { description: 'OK', content: { 'application/json': { schema: ref('TranscriptionStatus') } } },
+            400: error('VALIDATION_FAILED'),
+            ...unauthorized,
+            404: error('NOT_FOUND'),
+            ...unavailable,
+          },
+        },
+      },
+      '/api/projects/{projectId}/meetings/{meetingId}/transcript': {
+        get: {
+          summary: 'The transcript, complete or partial, in JSON, plain text, SRT or WebVTT',
+          parameters: [...meetingPathParams, { name: 'format', in: 'query', required: false, schema: { type: 'string', enum: ['json', 'text', 'srt', 'vtt'], default: 'json' } }],
+          responses: {
+            200: {
+              description: 'Segments in order. While the meeting is not completed the transcript is partial: `partial: true` in JSON, a NOTE block in WebVTT, and the `X-Transcript-Partial` header in every format.',
+              headers: partialHeader,
+              content: {
+                'application/json': { schema: ref('Transcript') },
+                'text/plain': { schema: { type: 'string' } },
+                'application/x-subrip': { schema: { type: 'string' } },
+                'text/vtt': { schema: { type: 'string' } },
+              },
+            },
+            400: error('VALIDATION_FAILED: bad ids or format.'),
+            ...unauthorized,
+            404: error('NOT_FOUND'),
+            ...unavailable,
+          },
+        },
+      },
+      '/api/jobs/{jobId}': {
+        get: {
+          summary: "A job's status (the guide's getJobStatus); for operators",
+          parameters: [{ name: 'jobId', in: 'path', required: true, schema: { type: 'string', examples: ['transcription-3f2a'] } }],
+          responses: {
+            200: { description: 'OK', content: { 'application/json': { schema: ref('JobStatus') } } },
+            400: error('VALIDATION_FAILED'),
+            ...unauthorized,
+            404: error('NOT_FOUND: no such job in either queue.'),
+            ...unavailable,
+          },
+        },
+      },
+      '/api/queues/metrics': {
+        get: {
+          summary: 'Job counts (the guide\'s getQueueMetrics), overall and per queue',
+          responses: {
+            200: { description: 'OK', content: { 'application/json': { schema: ref('QueueMetrics') } } },
+            ...unauthorized,
+            ...unavailable,
+          },
+        },
+      },
+      '/api/openapi.json': {
+        get: { summary: 'This document', responses: { 200: { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } }, ...unauthorized } },
+      },
+      '/healthz': {
+        get: {
+          summary: 'Liveness: the process serves HTTP (no dependency checks, no API key)',
+          security: [],
+          responses: { 200: { description: 'OK', content: { 'application/json': { schema: { type: 'object', properties: { status: { const: 'ok' } } } } } } },
+        },
+      },
+      '/readyz': {
+        get: {
+          summary: 'Readiness: Redis and MongoDB answer a ping (no API key)',
+          security: [],
+          responses: {
+            200: { description: 'Ready', content: { 'application/json': { schema: ref('Readiness') } } },
+            503: { description: 'UNAVAILABLE; `checks` says which dependency is down.', content: { 'application/json': { schema: ref('Readiness') } } },
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics (no API key: expose only to the monitoring network)',
+          security: [],
+          responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
+    },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' } },
+      schemas: {
+        Id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: { code: { type: 'string', enum: ERROR_CODES }, message: { type: 'string' }, details: { type: 'object' } },
+            },
+          },
+        },
+        MeetingCreated: {
+          type: 'object',
+          required: ['meetingId', 'projectId', 'transcriptionStatus', 'audio', 'createdAt'],
+          properties: {
+            meetingId: ref('Id'),
+            projectId: ref('Id'),
+            transcriptionStatus: { type: 'string', enum: ['pending'] },
+            audio: {
+              type: 'object',
+              properties: {
+                durationSec: { type: 'number', description: 'Seconds, as the container states (0 when it does not say).' },
+                codec: { type: 'string' },
+                formatName: { type: 'string' },
+                sizeBytes: { type: 'integer' },
+                sha256: { type: 'string' },
+              },
+            },
+            createdAt: { type: 'string', format: 'date-time' },
+          },
+        },
+        TranscriptionStatus: {
+          type: 'object',
+          properties: {
+            meetingId: ref('Id'),
+            projectId: ref('Id'),
+            status: { type: 'string', enum: ['pending', 'processing', 'completed', 'failed'] },
+            progress: { type: 'number', minimum: 0, maximum: 100 },
+            attempts: { type: ['integer', 'null'], description: "Attempts made by the job; null while Redis cannot be asked." },
+            jobState: { type: ['string', 'null'], description: "BullMQ's state of the job; 'unknown' while Redis cannot be asked, null when there is no job." },
+            error: {
+              type: ['object', 'null'],
+              description: 'Set on permanent failure (the guide\'s metadata.transcription).',
+              properties: { errorMessage: { type: 'string' }, attempts: { type: 'integer' }, lastAttempt: { type: 'string', format: 'date-time' }, code: { type: ['string', 'null'] } },
+            },
+            segmentsSaved: { type: 'integer' },
+            chunks: { type: 'object', properties: { total: { type: ['integer', 'null'] }, done: { type: 'integer' } } },
+            queue: { type: ['string', 'null'], enum: ['regular', 'large', null] },
+            jobId: { type: ['string', 'null'] },
+            timestamps: {
+              type: 'object',
+              properties: Object.fromEntries(['createdAt', 'startedAt', 'completedAt', 'updatedAt'].map((k) => [k, { type: ['string', 'null'], format: 'date-time' }])),
+            },
+          },
+        },
+        Transcript: {
+          type: 'object',
+          properties: {
+            meetingId: ref('Id'),
+            projectId: ref('Id'),
+            status: { type: 'string' },
+            progress: { type: 'number' },
+            partial: { type: 'boolean' },
+            language: { type: ['string', 'null'] },
+            text: { type: 'string' },
+            segments: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  start: { type: 'number', description: 'Seconds from the start of the audio.' },
+                  end: { type: 'number' },
+                  text: { type: 'string' },
+                  avgLogprob: { type: 'number' },
+                  noSpeechProb: { type: 'number' },
+                },
+              },
+            },
+          },
+        },
+        JobStatus: {
+          type: 'object',
+          properties: {
+            jobId: { type: 'string' },
+            queue: { type: 'string', enum: ['regular', 'large'] },
+            status: { type: 'string', enum: ['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized', 'waiting-children', 'unknown'] },
+            progress: { type: 'number' },
+            failedReason: { type: ['string', 'null'] },
+            attemptsMade: { type: 'integer' },
+            data: {
+              type: 'object',
+              description: 'The job data an operator needs; file paths and decoding options are left out.',
+              properties: { meetingId: { type: 'string' }, projectId: { type: 'string' }, queue: { type: 'string' }, durationSec: { type: 'number' } },
+            },
+            finishedOn: { type: ['string', 'null'], format: 'date-time' },
+          },
+        },
+        QueueMetrics: {
+          allOf: [
+            counts,
+            {
+              type: 'object',
+              properties: {
+                queues: {
+                  type: 'object',
+                  properties: {
+                    regular: { allOf: [counts, { type: 'object', properties: { name: { type: 'string' } } }] },
+                    large: { allOf: [counts, { type: 'object', properties: { name: { type: 'string' } } }] },
+                  },
+                },
+              },
+            },
+          ],
+        },
+        Readiness: {
+          type: 'object',
+          properties: {
+            status: { const: 'ok' },
+            error: { type: 'object', properties: { code: { const: 'UNAVAILABLE' }, message: { type: 'string' } } },
+            checks: { type: 'object', properties: { mongo: { type: 'string', enum: ['ok', 'down'] }, redis: { type: 'string', enum: ['ok', 'down'] } } },
+          },
+        },
+      },
+    },
+  };
+}

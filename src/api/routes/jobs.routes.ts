@@ -1,0 +1,31 @@
+import { zValidator } from '@hono/zod-validator';
+import { Hono } from 'hono';
+import { NotFoundError } from '../../core/errors.js';
+import type { JobStatus } from '../../core/transcription-queues.js';
+import type { AppDeps } from '../app.js';
+import type { AppEnv } from '../env.js';
+import { jobParams, validationHook } from '../validation.js';
+
+/** `GET /api/jobs/:jobId`: the guide's getJobStatus, for operators. */
+export function jobsRoutes(deps: Pick<AppDeps, 'queues'>) {
+  return new Hono<AppEnv>().get('/:jobId', zValidator('param', jobParams, validationHook), async (c) => {
+    const { jobId } = c.req.valid('param');
+    const status = await deps.queues.getJobStatus(jobId);
+    if (!status) throw new NotFoundError(`job ${jobId} not found`);
+    return c.json(jobBody(status), 200);
+  });
+}
+
+/** Job data is cut to what an operator needs: no file paths, no decoding options. */
+export function jobBody(s: JobStatus) {
+  return {
+    jobId: s.jobId,
+    queue: s.queue,
+    status: s.status,
+    progress: s.progress,
+    failedReason: s.failedReason,
+    attemptsMade: s.attemptsMade,
+    data: { meetingId: s.data.meetingId, projectId: s.data.projectId, queue: s.data.queue, durationSec: s.data.durationSec },
+    finishedOn: s.finishedOn ? new Date(s.finishedOn).toISOString() : null,
+  };
+}

@@ -1,0 +1,117 @@
+import { zValidator } from '@hono/zod-validator';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { UnavailableError } from '../../core/errors.js';
+import type { MeetingDocument } from '../../core/meetings/meeting.repository.js';
+import { jobIdFor } from '../../core/queues.js';
+import type { JobStatus } from '../../core/transcription-queues.js';
+import { formatTranscript, TRANSCRIPT_CONTENT_TYPES, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../../core/transcript-format.js';
+import type { AppDeps } from '../app.js';
+import type { AppEnv } from '../env.js';
+import { jsonBodyLimit, optionalJsonBody } from '../middleware/json-body.js';
+import { meetingParams, validationHook } from '../validation.js';
+
+const startBody = z.strictObject({
+  language: z.string().regex(/^[a-z]{2,3}$/, 'expected a language code such as "en"').optional(),
+  task: z.enum(['transcribe', 'translate']).optional(),
+});
+
+const transcriptQuery = z.object({
+  format: z.enum(TRANSCRIPT_FORMATS as [TranscriptFormat, ...TranscriptFormat[]]).default('json'),
+});
+
+type TranscriptionDeps = Pick<AppDeps, 'config' | 'meetings' | 'segments' | 'service' | 'queues'>;
+
+/**
+ * A meeting's transcription, mounted at `/api/projects/:projectId/meetings/:meetingId`.
+ * Every route reads the meeting through `MeetingRepository.get`, which answers
+ * 404 for a meeting of another project.
+ */
+export function transcriptionRoutes(deps: TranscriptionDeps) {
+  const params = zValidator('param', meetingParams, validationHook);
+  return new Hono<AppEnv>()
+    .post(
+      '/transcription/start',
+      params,
+      jsonBodyLimit(deps.config.http.maxJsonBytes),
+      optionalJsonBody(),
+      zValidator('json', startBody, validationHook),
+      async (c) => {
+        const { projectId, meetingId } = c.req.valid('param');
+        const result = await deps.service.start(projectId, meetingId, c.req.valid('json'));
+        c.get('logger').info({ meetingId, projectId, ...result }, 'transcription start');
+        return c.json(result, 202);
+      },
+    )
+    .post('/transcription/retry', params, async (c) => {
+      const { projectId, meetingId } = c.req.valid('param');
+      const result = await deps.service.retry(projectId, meetingId);
+      c.get('logger').info({ meetingId, projectId, ...result }, 'transcription retry');
+      return c.json(result, 202);
+    })
+    .get('/transcription', params, async (c) => {
+      const { projectId, meetingId } = c.req.valid('param');
+      const meeting = await deps.meetings.get(projectId, meetingId);
+      const [job, segmentsSaved] = await Promise.all([jobOrUnreachable(deps, meeting), deps.segments.count(meetingId)]);
+      return c.json(statusBody(meeting, job, segmentsSaved), 200);
+    })
+    .get('/transcript', params, zValidator('query', transcriptQuery, validationHook), async (c) => {
+      const { projectId, meetingId } = c.req.valid('param');
+      const { format } = c.req.valid('query');
+      const meeting = await deps.meetings.get(projectId, meetingId);
+      const segments = await deps.segments.list(meetingId);
+      const partial = meeting.transcriptionStatus !== 'completed';
+      const shown = segments.map((s) => ({ start: s.start, end: s.end, text: s.text, avgLogprob: s.avgLogprob, noSpeechProb: s.noSpeechProb }));
+      let body = formatTranscript(format, shown, {
+        meetingId,
+        projectId,
+        status: meeting.transcriptionStatus,
+        progress: meeting.transcriptionProgress,
+        partial,
+        language: meeting.language ?? null,
+      });
+      if (format === 'vtt' && partial) {
+        body = body.replace(/^WEBVTT\n/, `WEBVTT\n\nNOTE partial transcript: the meeting is ${meeting.transcriptionStatus} (${meeting.transcriptionProgress}% done)\n`);
+      }
+      c.header('X-Transcript-Partial', String(partial));
+      return c.body(body, 200, { 'Content-Type': TRANSCRIPT_CONTENT_TYPES[format] });
+    });
+}
+
+/** The job's status, null when no job exists, 'unreachable' when Redis does not answer (the route answers anyway). */
+async function jobOrUnreachable(deps: TranscriptionDeps, meeting: MeetingDocument): Promise<JobStatus | null | 'unreachable'> {
+  try {
+    return await deps.queues.getJobStatus(meeting.jobId ?? jobIdFor(meeting._id));
+  } catch (err) {
+    if (err instanceof UnavailableError) return 'unreachable';
+    throw err;
+  }
+}
+
+function iso(date: Date | undefined): string | null {
+  return date ? date.toISOString() : null;
+}
+
+/** The status body; `attempts` comes from the job, and is null while Redis cannot be asked. */
+export function statusBody(m: MeetingDocument, job: JobStatus | null | 'unreachable', segmentsSaved: number) {
+  const failure = m.metadata.transcription;
+  let attempts: number | null = null;
+  if (job && job !== 'unreachable') attempts = job.attemptsMade;
+  else if (job === null) attempts = failure?.attempts ?? 0;
+  return {
+    meetingId: m._id,
+    projectId: m.projectId,
+    status: m.transcriptionStatus,
+    progress: m.transcriptionProgress,
+    attempts,
+    jobState: job === 'unreachable' ? 'unknown' : (job?.status ?? null),
+    error: failure
+      ? { errorMessage: failure.errorMessage, attempts: failure.attempts, lastAttempt: failure.lastAttempt.toISOString(), code: failure.code ?? null }
+      : null,
+    segmentsSaved,
+    chunks: { total: m.chunkCount ?? null, done: m.doneChunks.length },
+    queue: m.queue ?? null,
+    jobId: m.jobId ?? null,
+    timestamps: { createdAt: iso(m.createdAt), startedAt: iso(m.startedAt), completedAt: iso(m.completedAt), updatedAt: iso(m.updatedAt) },
+  };
+}

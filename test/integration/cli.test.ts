@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseSrt, parseWebVtt } from '../../src/core/transcript-format.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TSX = `${ROOT}node_modules/.bin/tsx`;
+const JFK = '/work/shared/audio/whisper_cpp/jfk.wav';
+
+/** Runs the CLI the way `npm run transcribe --` does (tsx, stdout/stderr piped, so no TTY). */
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(TSX, ['src/inference/cli.ts', ...args], { cwd: ROOT, timeout: 170_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const RUN = ['--device', 'cpu', '--threads', '2', '--language', 'en'];
+const expectJfkWords = (text: string) => {
+  const lower = text.toLowerCase();
+  for (const word of ['americans', 'country', 'ask']) expect(lower).toContain(word);
+};
+
+describe('transcribe CLI', () => {
+  it('prints plain text, and one progress log line per chunk on a non-TTY stderr', async () => {
+    const { code, stdout, stderr } = await cli(JFK, ...RUN);
+    expect(code).toBe(0);
+    expectJfkWords(stdout);
+    expect(stdout.trim().split('\n').length).toBeGreaterThanOrEqual(1);
+    const progress = stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'chunk done');
+    expect(progress).toHaveLength(1);
+    expect(progress[0]).toMatchObject({ chunk: 0, done: 1, total: 1 });
+    expect(progress[0].speed).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('prints SRT that parses back', async () => {
+    const { code, stdout } = await cli(JFK, '--format', 'srt', ...RUN);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n/);
+    const cues = parseSrt(stdout);
+    expect(cues.length).toBeGreaterThanOrEqual(1);
+    expectJfkWords(cues.map((c) => c.text).join(' '));
+    expect(cues[0].start).toBeLessThan(1.5);
+    expect(cues.at(-1)!.end).toBeLessThanOrEqual(11);
+  }, 180_000);
+
+  it('prints WebVTT that parses back', async () => {
+    const { code, stdout } = await cli(JFK, '--format', 'vtt', ...RUN);
+    expect(code).toBe(0);
+    expect(stdout.startsWith('WEBVTT\n\n')).toBe(true);
+    const cues = parseWebVtt(stdout);
+    expectJfkWords(cues.map((c) => c.text).join(' '));
+    for (const cue of cues) expect(cue.end).toBeGreaterThanOrEqual(cue.start);
+  }, 180_000);
+
+  it('prints JSON with metadata and segments, using the fixed planner on request', async () => {
+    const { code, stdout } = await cli(JFK, '--format', 'json', '--planner', 'fixed', '--batch-size', '2', ...RUN);
+    expect(code).toBe(0);
+    const body = JSON.parse(stdout) as { model: string; language: string; planner: string; chunks: number; durationSec: number; text: string; segments: { start: number; end: number; text: string }[] };
+    expect(body).toMatchObject({ model: 'whisper-tiny', language: 'en', planner: 'fixed', chunks: 1 });
+    expect(body.durationSec).toBeCloseTo(11, 1);
+    expectJfkWords(body.text);
+    expect(body.segments[0]).toHaveProperty('avgLogprob');
+  }, 180_000);
+
+  it('prints help', async () => {
+    const { code, stdout } = await cli('--help');
+    expect(code).toBe(0);
+    expect(stdout).toContain('Usage: npm run transcribe -- <file>');
+    expect(stdout).toContain('--planner');
+  }, 60_000);
+
+  it('exits 1 with a one-line error for bad audio, a missing file, an unknown model and bad options', async () => {
+    const cases: [string[], RegExp][] = [
+      [['/work/shared/audio/bad_inputs/not_audio.wav'], /^error: not decodable audio/],
+      [['/work/shared/audio/bad_inputs/truncated_data.wav'], /^error: truncated WAV file/],
+      [['/no/such/file.wav'], /^error: file not found: \/no\/such\/file.wav/],
+      [[JFK, '--model', 'gigantic'], /^error: model "gigantic" not found/],
+      [[JFK, '--format', 'docx'], /^error: --format must be one of text, json, srt, vtt/],
+      [[JFK, '--batch-size', '0'], /^error: --batch-size must be a positive integer/],
+      [[], /^error: expected exactly one input file/],
+    ];
+    for (const [args, pattern] of cases) {
+      const { code, stdout, stderr } = await cli(...args);
+      expect(code, args.join(' ')).toBe(1);
+      expect(stdout, args.join(' ')).toBe('');
+      const errors = stderr.split('\n').filter((l) => l.startsWith('error: '));
+      expect(errors, args.join(' ')).toHaveLength(1);
+      expect(errors[0], args.join(' ')).toMatch(pattern);
+    }
+  }, 120_000);
+});
