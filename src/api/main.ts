@@ -9,7 +9,6 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { serve, type ServerType } from '@hono/node-server';
-import type { Redis } from 'ioredis';
 import { type Config, loadConfigOrExit, summarizeConfig } from '../core/config.js';
 import { coerceError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
@@ -18,7 +17,7 @@ import { SegmentRepository } from '../core/meetings/segment.repository.js';
 import { createMetrics, registerQueueGauge, type ServiceMetrics } from '../core/metrics.js';
 import { connectMongo } from '../core/mongo.js';
 import { startReconciler } from '../core/reconciler.js';
-import { createRedisConnection } from '../core/redis.js';
+import { createRedisConnection, waitForRedisReady } from '../core/redis.js';
 import { TranscriptionQueues } from '../core/transcription-queues.js';
 import { TranscriptionService } from '../core/transcription.service.js';
 import { bundledBinaryPaths } from '../inference/audio/probe.js';
@@ -76,7 +75,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     cleanups.push({ name: 'redis', run: () => redis.quit().catch(() => redis.disconnect()) });
     // A producer connection refuses commands until it is ready; give it a moment so the first
     // requests are not deferred needlessly, but serve anyway when Redis is down (starts are then deferred).
-    if (!(await redisReady(redis, REDIS_READY_WAIT_MS))) log.warn('redis not reachable yet; starts will be deferred until it is');
+    if (!(await waitForRedisReady(redis, REDIS_READY_WAIT_MS))) log.warn('redis not reachable yet; starts will be deferred until it is');
     const queues = new TranscriptionQueues(redis, config.queue, logger, config.redis.commandTimeoutMs);
     cleanups.push({ name: 'queues', run: () => queues.close() });
     const service = new TranscriptionService(meetings, queues, config.queue, logger);
@@ -127,20 +126,6 @@ const UPLOAD_REQUEST_TIMEOUT_MS = 60 * 60 * 1000;
 
 /** How long startApi waits for Redis before serving without it. */
 const REDIS_READY_WAIT_MS = 3000;
-
-function redisReady(redis: Redis, timeoutMs: number): Promise<boolean> {
-  if (redis.status === 'ready') return Promise.resolve(true);
-  return new Promise((resolvePromise) => {
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      redis.off('ready', onReady);
-      resolvePromise(ok);
-    };
-    const onReady = () => done(true);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    redis.once('ready', onReady);
-  });
-}
 
 function listen(fetch: (request: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {
   return new Promise((resolvePromise, reject) => {

@@ -42,3 +42,18 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis {
   });
   return redis;
 }
+
+/** Resolves true once the connection is ready, false after `timeoutMs` (the caller then goes on without Redis). */
+export function waitForRedisReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      resolve(ok);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    redis.once('ready', onReady);
+  });
+}

@@ -14,7 +14,7 @@ import { SegmentRepository } from '../core/meetings/segment.repository.js';
 import { createMetrics, registerQueueGauge, type ServiceMetrics } from '../core/metrics.js';
 import { connectMongo, type MongoHandle } from '../core/mongo.js';
 import { startReconciler } from '../core/reconciler.js';
-import { createRedisConnection } from '../core/redis.js';
+import { createRedisConnection, waitForRedisReady } from '../core/redis.js';
 import { TranscriptionQueues } from '../core/transcription-queues.js';
 import { TranscriptionService } from '../core/transcription.service.js';
 import { createTranscriber } from '../inference/transcriber.js';
@@ -70,6 +70,8 @@ export async function startWorker(config: Config, logger: Logger, options: Start
   await segments.ensureIndexes();
 
   const producer = createRedisConnection({ url: config.redis.url, role: 'producer', commandTimeoutMs: config.redis.commandTimeoutMs, logger });
+  // The producer refuses commands until connected; a short wait keeps the first reconcile pass and /readyz honest.
+  if (!(await waitForRedisReady(producer, 3000))) log.warn('redis not reachable yet; the worker will consume once it is');
   const queues = new TranscriptionQueues(producer, config.queue, logger, config.redis.commandTimeoutMs);
   const service = new TranscriptionService(meetings, queues, config.queue, logger);
   const reconciler = startReconciler({ service, queues, intervalMs: config.queue.reconcileIntervalMs, logger });
@@ -85,7 +87,12 @@ export async function startWorker(config: Config, logger: Logger, options: Start
   });
   worker.run();
 
-  const server = options.serveMetrics === false ? undefined : await serveMetrics(config.worker.metricsPort, metrics, log);
+  const ready = async (): Promise<Record<string, boolean>> => ({
+    model: !shutdown.signal.aborted,
+    mongodb: await mongo.ping(),
+    redis: await queues.ping(),
+  });
+  const server = options.serveMetrics === false ? undefined : await serveMetrics(config.worker.metricsPort, metrics, ready, log);
 
   let resolveStopped!: (outcome: StopOutcome) => void;
   const stopped = new Promise<StopOutcome>((resolve) => {
@@ -155,10 +162,21 @@ async function connectWithRetry(config: Config, logger: Logger, signal: AbortSig
   }
 }
 
-async function serveMetrics(port: number, metrics: ServiceMetrics, log: Logger): Promise<Server> {
+/** The worker's small HTTP side: /healthz (process up), /readyz (model loaded, MongoDB and Redis reachable), /metrics. */
+async function serveMetrics(port: number, metrics: ServiceMetrics, ready: () => Promise<Record<string, boolean>>, log: Logger): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    if (req.url === '/readyz') {
+      ready().then(
+        (checks) => {
+          const ok = Object.values(checks).every(Boolean);
+          res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ready' : 'not ready', checks }));
+        },
+        () => res.writeHead(503).end(),
+      );
       return;
     }
     if (req.url === '/metrics') {

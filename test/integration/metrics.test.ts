@@ -28,7 +28,8 @@ const text = async (url: string) => (await fetch(url, { signal: AbortSignal.time
 
 describe('metrics and readiness', () => {
   it('expose the named series while a job runs and after it', async () => {
-    expect((await fetch(`${workerUrl}/readyz`)).status).toBe(200);
+    const readyz = await fetch(`${workerUrl}/readyz`);
+    expect(readyz.status, await readyz.clone().text()).toBe(200);
     await registerMeeting(stack, 'p', 'scrape', longformClip(60));
     await startTranscription(stack, 'p', 'scrape');
     await worker.waitForLog((l) => l.msg === 'chunk saved' && l.meetingId === 'scrape', 60_000);
