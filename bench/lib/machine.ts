@@ -1,17 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
-
-const require = createRequire(import.meta.url);
-
-function pkgVersion(name: string): string {
-  try {
-    return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'not installed';
-  }
-}
+import { packageVersion } from './package-version.js';
 
 export interface MachineInfo {
   cpu: string;
@@ -47,8 +37,8 @@ export function machineInfo(repoRoot: string): MachineInfo {
     cores: os.cpus().length,
     memoryGb: os.totalmem() / 2 ** 30,
     node: process.version,
-    onnxruntimeNode: pkgVersion('onnxruntime-node'),
-    transformersJs: pkgVersion('@huggingface/transformers'),
+    onnxruntimeNode: packageVersion('onnxruntime-node'),
+    transformersJs: packageVersion('@huggingface/transformers'),
     loadAverage: os.loadavg()[0],
     commit: git('rev-parse', '--short', 'HEAD') || 'nogit',
     dirty: git('status', '--porcelain', '--untracked-files=no').length > 0,

@@ -12,6 +12,7 @@ interface BenchTranscriberOptions {
   model: string;
   modelsDir: string;
   threads: number;
+  executionProvider: 'cpu';
   batchSize?: number;
   logger: unknown;
 }
@@ -49,13 +50,15 @@ export async function loadOurEngine(job: EngineJob): Promise<LoadedEngine> {
     model: job.modelDir,
     modelsDir: path.dirname(job.modelDir),
     threads: job.threads,
+    // the same execution provider as the other rows
+    executionProvider: 'cpu',
     logger,
   };
   if (job.settings.batchSize !== undefined) options.batchSize = Number(job.settings.batchSize);
   const transcriber = await createTranscriber(options);
   return {
-    checkpoint: `${transcriber.model.name} ${transcriber.model.variant} (${transcriber.model.executionProvider}) from ${transcriber.model.dir}`,
-    info: { planner: 'see per-chunk results' },
+    checkpoint: `${transcriber.model.name} ${transcriber.model.variant} on ${transcriber.model.executionProvider} (${path.relative(process.cwd(), transcriber.model.dir)})`,
+    info: {},
     async transcribe(file: string): Promise<string> {
       const texts: string[] = [];
       for await (const chunk of transcriber.transcribe(file, { language: job.language })) {

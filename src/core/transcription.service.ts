@@ -2,6 +2,7 @@ import type { Config } from './config.js';
 import { ConflictError, UnavailableError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { MeetingDocument, MeetingRepository, QueueKind } from './meetings/meeting.repository.js';
+import { isLive } from './meetings/meeting-state.js';
 import { jobIdFor, routeByDuration, type TranscriptionJobData } from './queues.js';
 import type { TranscriptionQueues } from './transcription-queues.js';
 
@@ -74,12 +75,15 @@ export class TranscriptionService {
    */
   async reconcile(): Promise<ReconcileReport> {
     const report: ReconcileReport = { checked: 0, enqueued: 0, failed: 0 };
-    for (const meeting of await this.meetings.listRequestedLive()) {
+    for (const listed of await this.meetings.listRequestedLive()) {
       report.checked++;
-      const status = await this.queues.getJobStatus(jobIdFor(meeting._id));
+      const status = await this.queues.getJobStatus(jobIdFor(listed._id));
+      if (status && !['completed', 'failed'].includes(status.status)) continue;
+      // Read the meeting again after the job: one that finished in between is no longer live.
+      const meeting = await this.meetings.findById(listed._id);
+      if (!meeting || !isLive(meeting.transcriptionStatus)) continue;
       const requestedAt = meeting.transcriptionRequestedAt?.getTime() ?? 0;
       const finishedAfterRequest = status?.finishedOn !== undefined && status.finishedOn >= requestedAt;
-      if (status && !['completed', 'failed'].includes(status.status)) continue;
       if (status?.status === 'failed' && finishedAfterRequest) {
         await this.meetings
           .fail(meeting._id, { errorMessage: status.failedReason ?? 'job failed', attempts: status.attemptsMade, lastAttempt: new Date(status.finishedOn!) })

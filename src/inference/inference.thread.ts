@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import type { Logger } from '../core/logger.js';
 import { loadWhisperEngine, type WhisperEngine, type WindowDecodeOptions, type WindowResult } from './engine.js';
-import { AudioDecoder, openPcmFile, pcmFromSamples, type PcmSource } from './audio/decode.js';
+import { AudioDecoder, openPcmFile, pcmFromSamples, sweepStaleTempDirs, type PcmSource } from './audio/decode.js';
 import type { AudioProbe } from './audio/probe.js';
 import { SileroVad, windowRms, type VadOptions, type VadResult } from './audio/vad.js';
 import type { ModelInfo } from './types.js';
@@ -128,6 +128,9 @@ async function handle(request: ThreadRequest): Promise<{ value: unknown; transfe
       cancellers.get(request.target)?.abort(new DOMException('This operation was aborted', 'AbortError'));
       return { value: null };
     case 'init': {
+      void sweepStaleTempDirs(data.audio.tempDir)
+        .then((removed) => removed && logger.info({ removed }, 'removed decoded audio left by stopped processes'))
+        .catch((err: unknown) => logger.warn({ err }, 'sweeping stale decoded audio failed'));
       [vad, engine] = await Promise.all([
         SileroVad.load({ modelPath: data.vadModelPath, logger }),
         loadWhisperEngine({ ...data.engine, logger }),

@@ -77,7 +77,15 @@ export async function startWorker(config: Config, logger: Logger, options: Start
   const reconciler = startReconciler({ service, queues, intervalMs: config.queue.reconcileIntervalMs, logger });
   registerQueueGauge(metrics, queues);
 
-  const processor = createTranscribeProcessor({ meetings, segments, transcriber, shutdownSignal: shutdown.signal, metrics, logger });
+  const processor = createTranscribeProcessor({
+    meetings,
+    segments,
+    transcriber,
+    shutdownSignal: shutdown.signal,
+    databaseRetryDelayMs: Math.max(1000, config.queue.backoffMs * 2),
+    metrics,
+    logger,
+  });
   const worker = createTranscriptionWorker({
     config,
     processor,

@@ -1,5 +1,6 @@
 import { access, constants } from 'node:fs/promises';
-import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import { MongoNetworkError, MongoNotConnectedError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 import { BadAudioError, coerceError, NotFoundError, StaleWriteError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { MeetingRepository } from '../core/meetings/meeting.repository.js';
@@ -14,6 +15,8 @@ export interface TranscribeProcessorDeps {
   transcriber: Pick<Transcriber, 'plan' | 'transcribe'>;
   /** Aborted when the process shuts down: the job is handed back at the next chunk boundary. */
   shutdownSignal: AbortSignal;
+  /** How long a job waits when MongoDB cannot be reached (no attempt is spent). @defaultValue config JOB_BACKOFF_MS × 2 */
+  databaseRetryDelayMs: number;
   metrics?: ServiceMetrics;
   logger: Logger;
 }
@@ -48,21 +51,21 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
     const log = deps.logger.child({ jobId: job.id, meetingId, queue, attempt });
     const startedAt = Date.now();
 
-    const claim = await deps.meetings.claim(meetingId);
-    if (!claim) {
-      const meeting = await deps.meetings.findById(meetingId);
-      if (!meeting) throw new UnrecoverableError(`meeting ${meetingId} does not exist`);
-      log.info({ status: meeting.transcriptionStatus }, 'meeting is no longer live; job has nothing to do');
-      return { skipped: `meeting is ${meeting.transcriptionStatus}`, chunks: 0, chunksResumed: 0, segments: 0 };
-    }
-    const { epoch } = claim;
     const timeout = AbortSignal.timeout(job.data.timeoutMs);
     const signal = AbortSignal.any([deps.shutdownSignal, timeout, ...(jobSignal ? [jobSignal] : [])]);
-    log.info({ epoch, resumedChunks: claim.doneChunks.length, progress: claim.progress, maxAttempts }, 'job started');
-
+    let epoch: number | undefined;
     let savedSegments = 0;
     let audioDone = 0;
     try {
+      const claim = await deps.meetings.claim(meetingId);
+      if (!claim) {
+        const meeting = await deps.meetings.findById(meetingId);
+        if (!meeting) throw new UnrecoverableError(`meeting ${meetingId} does not exist`);
+        log.info({ status: meeting.transcriptionStatus }, 'meeting is no longer live; job has nothing to do');
+        return { skipped: `meeting is ${meeting.transcriptionStatus}`, chunks: 0, chunksResumed: 0, segments: 0 };
+      }
+      epoch = claim.epoch;
+      log.info({ epoch, resumedChunks: claim.doneChunks.length, progress: claim.progress, maxAttempts }, 'job started');
       await assertReadable(job.data.audioUri);
       const plan = await deps.transcriber.plan(job.data.audioUri);
       await deps.meetings.recordPlan(meetingId, epoch, plan.chunks.length);
@@ -112,10 +115,20 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
         log.warn({ epoch, err: { message: err.message } }, 'another worker took over this meeting; stopping without writing');
         throw err;
       }
+      if (isDatabaseUnreachable(err) && !timeout.aborted && token) {
+        // MongoDB is away: not the job's fault, so wait and try again without spending an
+        // attempt (a few short outages must not fail a meeting for good). Saved chunks stay saved.
+        await job.moveToDelayed(Date.now() + deps.databaseRetryDelayMs, token);
+        deps.metrics?.retries.inc({ queue });
+        log.warn({ epoch, err: { message: err.message, name: err.name }, delayMs: deps.databaseRetryDelayMs }, 'mongodb unreachable; job attempt stopped and delayed without spending an attempt');
+        throw new DelayedError();
+      }
       const failure = timeout.aborted ? new JobTimeoutError(`attempt exceeded the ${queue} queue timeout of ${job.data.timeoutMs} ms`) : err;
       const permanent = err instanceof BadAudioError || err instanceof UnrecoverableError || err instanceof NotFoundError;
       const last = permanent || attempt >= maxAttempts;
-      if (last) {
+      if (last && epoch === undefined) {
+        log.error({ err: failure }, 'job failed for good before it could claim the meeting; the reconciler will mark it failed');
+      } else if (last) {
         await deps.meetings
           .fail(meetingId, { errorMessage: failure.message, attempts: attempt, lastAttempt: new Date(), code: (err as { code?: string }).code }, epoch)
           .catch((e: unknown) => log.warn({ err: e }, 'could not mark meeting failed now; the reconciler will'));
@@ -127,6 +140,16 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
       throw failure;
     }
   };
+}
+
+/** Connection-level MongoDB failures (the server is down or unreachable), as opposed to a refused write. */
+function isDatabaseUnreachable(err: Error): boolean {
+  return (
+    err instanceof MongoNetworkError ||
+    err instanceof MongoServerSelectionError ||
+    err instanceof MongoNotConnectedError ||
+    err instanceof MongoTopologyClosedError
+  );
 }
 
 /** A missing file may be a storage mount that is briefly away: retried, unlike unreadable audio. */

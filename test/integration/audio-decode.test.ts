@@ -1,11 +1,12 @@
-import { mkdtemp, readFile, rm, writeFile, copyFile, readdir } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { execFileSync, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadAudioError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';
-import { AudioDecoder } from '../../src/inference/audio/decode.js';
+import { AudioDecoder, sweepStaleTempDirs } from '../../src/inference/audio/decode.js';
 import { bundledBinaryPaths, probe } from '../../src/inference/audio/probe.js';
 import { sniffContainer, sniffFile } from '../../src/inference/audio/sniff.js';
 
@@ -147,6 +148,26 @@ describe('audio decode and probe (real ffmpeg)', () => {
     const pending = decoder.decode(join(AUDIO, 'longform/dev_longform.flac'), controller.signal);
     controller.abort(new Error('stop now'));
     await expect(pending).rejects.toThrow('stop now');
+  });
+
+  it('puts decoded audio in a pid-tagged temp folder, and sweeps folders of dead processes', async () => {
+    const tempDir = join(dir, 'sweep');
+    await mkdir(tempDir);
+    const local = new AudioDecoder({ logger, tempDir });
+    const { pcm } = await local.decode(join(AUDIO, 'whisper_cpp/jfk.wav'));
+    const live = (await readdir(tempDir))[0];
+    expect(live).toMatch(new RegExp(`^meno-pcm-.+-${process.pid}-`));
+    const child = spawn(process.execPath, ['-e', '0']);
+    await once(child, 'exit');
+    const dead = live.replace(`-${process.pid}-`, `-${child.pid}-`);
+    const parent = live.replace(`-${process.pid}-`, `-${process.ppid}-`);
+    await mkdir(join(tempDir, dead));
+    await mkdir(join(tempDir, parent));
+    await mkdir(join(tempDir, 'unrelated'));
+    expect(await sweepStaleTempDirs(tempDir)).toBe(1);
+    expect((await readdir(tempDir)).sort()).toEqual([live, parent, 'unrelated'].sort());
+    await pcm.dispose();
+    expect(await readdir(tempDir)).not.toContain(live);
   });
 
   it('uses the binaries it is given', async () => {

@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import { BadAudioError } from '../../core/errors.js';
@@ -48,6 +48,45 @@ export interface DecodeOptions {
   /** Folder for the temporary decoded audio. @defaultValue os.tmpdir() */
   tempDir?: string;
   logger: Logger;
+}
+
+/**
+ * Temporary folders carry host and pid, so that a process killed mid-job
+ * (its folder can hold hundreds of MB) can be cleaned up by the next one on
+ * the same host; see {@link sweepStaleTempDirs}.
+ */
+function hostPrefix(): string {
+  return `meno-pcm-${hostname().replace(/[^\w.-]/g, '_')}-`;
+}
+
+function tempDirPrefix(): string {
+  return `${hostPrefix()}${process.pid}-`;
+}
+
+/**
+ * Deletes decoded-audio folders left in `tempDir` by processes of this host
+ * that no longer run (killed workers). Returns how many were removed.
+ */
+export async function sweepStaleTempDirs(tempDir = tmpdir()): Promise<number> {
+  const prefix = hostPrefix();
+  let removed = 0;
+  for (const name of await readdir(tempDir).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue;
+    await rm(join(tempDir, name), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Decoded audio plus what ffprobe said about the input. */
@@ -157,7 +196,7 @@ export class AudioDecoder {
     signal?.throwIfAborted();
     const demuxer = allowedDemuxer(info.formatName);
     if (!demuxer) throw new BadAudioError(`container format not accepted: ${info.formatName}`);
-    const dir = await mkdtemp(join(this.options.tempDir ?? tmpdir(), 'meno-pcm-'));
+    const dir = await mkdtemp(join(this.options.tempDir ?? tmpdir(), tempDirPrefix()));
     const outPath = join(dir, 'audio.f32le');
     try {
       const started = performance.now();

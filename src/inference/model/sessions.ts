@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from '../../core/logger.js';
 import { NotFoundError, UnavailableError, ValidationError, coerceError } from '../../core/errors.js';
@@ -39,16 +40,30 @@ export function modelFiles(modelDir: string, variant: ModelVariant): { encoder: 
  * The providers to try, in order, for a setting: 'auto' → cuda then cpu.
  * @throws ValidationError on an unknown setting.
  */
-export function executionProviderCandidates(setting: ExecutionProviderSetting): ExecutionProvider[] {
+export function executionProviderCandidates(setting: ExecutionProviderSetting, cudaInstalled = cudaProviderInstalled()): ExecutionProvider[] {
   switch (setting) {
     case 'auto':
-      return ['cuda', 'cpu'];
+      // Without the CUDA provider library (a CPU-only install) trying CUDA only prints ORT's load error.
+      return cudaInstalled ? ['cuda', 'cpu'] : ['cpu'];
     case 'cuda':
       return ['cuda'];
     case 'cpu':
       return ['cpu'];
     default:
       throw new ValidationError(`unknown execution provider "${String(setting)}": use auto, cpu or cuda`);
+  }
+}
+
+/**
+ * Whether onnxruntime-node's CUDA provider library is installed next to its
+ * binding (its install script puts it there on GPU hosts; CPU installs skip it).
+ */
+export function cudaProviderInstalled(): boolean {
+  try {
+    const root = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+    return existsSync(join(root, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so'));
+  } catch {
+    return false;
   }
 }
 

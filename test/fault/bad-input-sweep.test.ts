@@ -1,0 +1,125 @@
+/**
+ * The bad-input sweep: malformed requests and files against a real API
+ * process. Each gets the right 4xx with a stable error code, and nothing is
+ * written to MongoDB or Redis (documents and keys counted before and after).
+ */
+import { readFileSync } from 'node:fs';
+import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BAD_INPUTS, JFK } from '../helpers/fixtures.js';
+import { registerMeeting } from '../helpers/meetings.js';
+import { API_KEY, type Stack, startStack } from '../helpers/stack.js';
+
+let stack: Stack;
+const MAX_UPLOAD = 200_000;
+
+beforeAll(async () => {
+  stack = await startStack({ env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD), MAX_JSON_BYTES: '4096' } });
+  await stack.startApi();
+  // A known meeting, so that "wrong project" and "known id" cases have something to miss.
+  await registerMeeting(stack, 'p', 'known', JFK);
+  await copyFile(JFK, join(stack.audioRoot, 'real.wav'));
+  await writeFile(join(stack.audioRoot, 'list.m3u8'), '#EXTM3U\n#EXTINF:11,\nreal.wav\n');
+  await writeFile(join(stack.audioRoot, 'list.ffconcat'), "ffconcat version 1.0\nfile 'real.wav'\n");
+  const outside = join(tmpdir(), `meno-outside-${process.pid}`);
+  await mkdir(outside, { recursive: true });
+  await copyFile(JFK, join(outside, 'secret.wav'));
+  await symlink(join(outside, 'secret.wav'), join(stack.audioRoot, 'escape.wav')).catch(() => {});
+  await mkdir(join(stack.audioRoot, 'folder'), { recursive: true });
+}, 60_000);
+afterAll(async () => {
+  await stack?.dispose();
+});
+
+const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+function upload(file: string | Buffer, name = 'audio.wav'): RequestInit {
+  const form = new FormData();
+  const bytes = typeof file === 'string' ? readFileSync(file) : file;
+  form.append('file', new Blob([bytes]), name);
+  return { method: 'POST', body: form };
+}
+
+interface Case {
+  name: string;
+  path: string;
+  init?: RequestInit;
+  /** Replaces the test key: null sends no Authorization header. */
+  auth?: string | null;
+  status: number;
+  code: string;
+}
+
+const M = '/api/projects/p/meetings';
+const cases: Case[] = [
+  { name: 'malformed JSON', path: M, init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"audioUri": ' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'JSON array instead of object', path: M, init: json(['real.wav']), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'audioUri of the wrong type', path: M, init: json({ audioUri: 42 }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'unknown field', path: M, init: json({ audioUri: 'real.wav', admin: true }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'meetingId with bad characters', path: M, init: json({ audioUri: 'real.wav', meetingId: 'a:b/c' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'JSON body over the limit', path: M, init: json({ audioUri: 'x'.repeat(5000) }), status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  { name: 'wrong content type', path: M, init: { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'real.wav' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'no content type', path: M, init: { method: 'POST', body: new Uint8Array([1, 2, 3]) }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'upload over MAX_UPLOAD_BYTES', path: M, init: upload(Buffer.alloc(MAX_UPLOAD + 100_000, 1)), status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  { name: 'upload of an empty wav', path: M, init: upload(join(BAD_INPUTS, 'empty.wav')), status: 400, code: 'BAD_AUDIO' },
+  { name: 'upload of a truncated-header wav', path: M, init: upload(join(BAD_INPUTS, 'corrupt_truncated_header.wav')), status: 400, code: 'BAD_AUDIO' },
+  { name: 'upload of text renamed .wav', path: M, init: upload(join(BAD_INPUTS, 'not_audio.wav')), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'upload of a truncated-data wav', path: M, init: upload(join(BAD_INPUTS, 'truncated_data.wav')), status: 400, code: 'BAD_AUDIO' },
+  { name: 'upload of a playlist', path: M, init: upload(Buffer.from('#EXTM3U\nreal.wav\n'), 'a.m3u8'), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: '.. traversal', path: M, init: json({ audioUri: '../../etc/passwd' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'absolute path outside the root', path: M, init: json({ audioUri: '/etc/passwd' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'symlink escaping the root', path: M, init: json({ audioUri: 'escape.wav' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'http URL', path: M, init: json({ audioUri: 'http://127.0.0.1:1/a.wav' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'concat protocol', path: M, init: json({ audioUri: 'concat:real.wav|real.wav' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'm3u8 playlist under the root', path: M, init: json({ audioUri: 'list.m3u8' }), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'ffconcat file under the root', path: M, init: json({ audioUri: 'list.ffconcat' }), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'a folder', path: M, init: json({ audioUri: 'folder' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'a missing file', path: M, init: json({ audioUri: 'nope.wav' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'existing meeting id', path: M, init: json({ audioUri: 'real.wav', meetingId: 'known' }), status: 409, code: 'CONFLICT' },
+  { name: 'start of an unknown meeting', path: `${M}/ghost/transcription/start`, init: { method: 'POST' }, status: 404, code: 'NOT_FOUND' },
+  { name: 'start in another project', path: '/api/projects/q/meetings/known/transcription/start', init: { method: 'POST' }, status: 404, code: 'NOT_FOUND' },
+  { name: 'status in another project', path: '/api/projects/q/meetings/known/transcription', status: 404, code: 'NOT_FOUND' },
+  { name: 'retry of a meeting that is not failed', path: `${M}/known/transcription/retry`, init: { method: 'POST' }, status: 409, code: 'CONFLICT' },
+  { name: 'start with a bad language type', path: `${M}/known/transcription/start`, init: json({ language: 7 }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'transcript in an unknown format', path: `${M}/known/transcript?format=docx`, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'unknown job id', path: '/api/jobs/transcription-ghost', status: 404, code: 'NOT_FOUND' },
+  { name: 'no API key', path: M, init: json({ audioUri: 'real.wav' }), auth: null, status: 401, code: 'UNAUTHORIZED' },
+  { name: 'wrong API key', path: M, init: json({ audioUri: 'real.wav' }), auth: 'Bearer not-the-key', status: 401, code: 'UNAUTHORIZED' },
+  { name: 'key without Bearer', path: M, init: json({ audioUri: 'real.wav' }), auth: API_KEY, status: 401, code: 'UNAUTHORIZED' },
+];
+
+async function snapshot(): Promise<{ docs: Record<string, number>; keys: number }> {
+  const docs: Record<string, number> = {};
+  for (const { name } of await stack.db.listCollections().toArray()) docs[name] = await stack.db.collection(name).countDocuments();
+  return { docs, keys: await stack.redisClient.dbsize() };
+}
+
+describe('bad input sweep', () => {
+  it('has at least 25 cases', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(25);
+  });
+
+  it.each(cases)('$name → $status $code, nothing written', async ({ path, init, auth, status, code }) => {
+    const before = await snapshot();
+    const headers = new Headers(init?.headers);
+    if (auth === null) headers.set('authorization', '');
+    else if (auth !== undefined) headers.set('authorization', auth);
+    const res = await stack.api(path, { ...init, headers });
+    const body = (await res.json()) as { error?: { code: string; message: string } };
+    expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
+    expect(body.error?.message).toMatch(/\w/);
+    expect(JSON.stringify(body)).not.toMatch(/ at .*\.ts:\d+|stack/i);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('huge request headers are refused by the server, and nothing is written', async () => {
+    const before = await snapshot();
+    const res = await stack.api(M, { ...json({ audioUri: 'real.wav' }), headers: { 'content-type': 'application/json', 'x-filler': 'a'.repeat(64 * 1024) } }).catch((err: unknown) => err);
+    // Node's HTTP parser answers 431 (or drops the connection) before any handler runs.
+    if (res instanceof Response) expect(res.status).toBe(431);
+    else expect(res).toBeInstanceOf(Error);
+    expect(await snapshot()).toEqual(before);
+  });
+});
