@@ -115,6 +115,12 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
         log.warn({ epoch, err: { message: err.message } }, 'another worker took over this meeting; stopping without writing');
         throw err;
       }
+      if (jobSignal?.aborted && !timeout.aborted) {
+        // BullMQ could not renew the lock: the job was declared stalled and belongs to the
+        // queue again. Stop here, and leave the meeting to whoever picks the job up next.
+        log.warn({ epoch, reason: String(jobSignal.reason) }, 'job lock lost; stopped at a chunk boundary without failing the meeting');
+        throw err;
+      }
       if (isDatabaseUnreachable(err) && !timeout.aborted && token) {
         // MongoDB is away: not the job's fault, so wait and try again without spending an
         // attempt (a few short outages must not fail a meeting for good). Saved chunks stay saved.

@@ -61,6 +61,15 @@ export function createTranscriptionWorker(deps: TranscriptionWorkerDeps): Transc
       deps.metrics?.stalls.inc({ queue: kind });
       log.warn({ jobId, queue: kind }, 'stalled job moved back to wait (its worker stopped renewing the lock)');
     });
+    // The lock of a job this worker still runs could not be renewed: another worker may take (or
+    // has taken) the job. Abort its processor at the next chunk boundary instead of transcribing on
+    // for nothing (its writes would be refused by the epoch fence anyway).
+    worker.on('lockRenewalFailed', (jobIds) => {
+      for (const jobId of jobIds) {
+        log.warn({ jobId, queue: kind }, 'job lock lost; cancelling its processing');
+        worker.cancelJob(jobId, 'lock lost');
+      }
+    });
     worker.on('error', (err) => log.warn({ err: { message: err.message }, queue: kind }, 'worker error'));
     return worker;
   });
