@@ -78,7 +78,7 @@ const schema = z.object({
   MODEL_VARIANT: z.enum(['q8', 'fp16', 'fp32']).default('q8'),
   EXECUTION_PROVIDER: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
   INFERENCE_THREADS: integer(1, 256).default(availableParallelism()),
-  INFERENCE_BATCH_SIZE: integer(1, 64).default(4),
+  INFERENCE_BATCH_SIZE: integer(1, 64).default(1),
   CHUNK_PLANNER: z.enum(['vad', 'fixed']).default('vad'),
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
