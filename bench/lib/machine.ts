@@ -16,15 +16,19 @@ export interface MachineInfo {
   dirty: boolean;
 }
 
-/** Facts printed in the results file's header. */
-export function machineInfo(repoRoot: string): MachineInfo {
-  let cpu = os.cpus()[0]?.model ?? 'unknown';
+/** The CPU model name (from /proc/cpuinfo on Linux). */
+export function cpuModel(): string {
   try {
     const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
-    if (line) cpu = line.split(':')[1].trim();
+    if (line) return line.split(':')[1].trim();
   } catch {
-    // not Linux: keep os.cpus()
+    // not Linux: fall back to os.cpus()
   }
+  return os.cpus()[0]?.model ?? 'unknown';
+}
+
+/** Short commit of the checkout and whether tracked files have uncommitted changes. */
+export function gitState(repoRoot: string): { commit: string; dirty: boolean } {
   const git = (...args: string[]): string => {
     try {
       return execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -32,6 +36,12 @@ export function machineInfo(repoRoot: string): MachineInfo {
       return '';
     }
   };
+  return { commit: git('rev-parse', '--short', 'HEAD') || 'nogit', dirty: git('status', '--porcelain', '--untracked-files=no').length > 0 };
+}
+
+/** Facts printed in the results file's header. */
+export function machineInfo(repoRoot: string): MachineInfo {
+  const cpu = cpuModel();
   return {
     cpu,
     cores: os.cpus().length,
@@ -40,7 +50,6 @@ export function machineInfo(repoRoot: string): MachineInfo {
     onnxruntimeNode: packageVersion('onnxruntime-node'),
     transformersJs: packageVersion('@huggingface/transformers'),
     loadAverage: os.loadavg()[0],
-    commit: git('rev-parse', '--short', 'HEAD') || 'nogit',
-    dirty: git('status', '--porcelain', '--untracked-files=no').length > 0,
+    ...gitState(repoRoot),
   };
 }

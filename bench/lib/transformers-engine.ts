@@ -1,11 +1,10 @@
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { decodeToFloat32 } from './decode-audio.js';
+import { AudioDecoder } from '../../src/inference/audio/decode.js';
+import { createLogger } from '../../src/core/logger.js';
 import type { EngineJob } from './engine-job.js';
 import type { LoadedEngine } from './loaded-engine.js';
 import { packageVersion } from './package-version.js';
 
-const require = createRequire(import.meta.url);
 
 /**
  * transformers.js's ASR pipeline on the same q8 model folder as our engine, offline,
@@ -14,7 +13,8 @@ const require = createRequire(import.meta.url);
  */
 export async function loadTransformersEngine(job: EngineJob): Promise<LoadedEngine> {
   const { env, pipeline } = await import('@huggingface/transformers');
-  const ffmpegPath = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+  // The product's decoder, so both engines see identical samples.
+  const decoder = new AudioDecoder({ logger: createLogger({ level: 'warn', stream: 'stderr' }) });
   // modelDir is <root>/<org>/<name>: transformers.js resolves "<org>/<name>" under localModelPath
   const modelId = path.relative(path.dirname(path.dirname(job.modelDir)), job.modelDir).split(path.sep).join('/');
   env.allowRemoteModels = false;
@@ -33,7 +33,7 @@ export async function loadTransformersEngine(job: EngineJob): Promise<LoadedEngi
     checkpoint: `${modelId} q8 (${path.relative(process.cwd(), job.modelDir)})`,
     info: { 'transformers.js': version },
     async transcribe(file: string): Promise<string> {
-      const audio = await decodeToFloat32(ffmpegPath, file);
+      const audio = await decoder.decodeToSamples(file);
       const out = await asr(audio, {
         language: job.language,
         task: 'transcribe',

@@ -1,7 +1,6 @@
 /** The soak's results: one markdown table for the terminal, and a results file with the context around it. */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { cpuModel, gitState } from '../lib/machine.js';
 import type { SoakArgs } from './args.js';
 import { FAULT_KINDS, FAULT_LABELS, type FaultRecord } from './chaos.js';
 import type { UnexpectedExit } from './worker-pool.js';
@@ -42,29 +41,14 @@ export interface Machine {
 }
 
 export function machine(repoRoot: string, loadAtStart: number): Machine {
-  let cpu = os.cpus()[0]?.model ?? 'unknown';
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
-    if (line) cpu = line.split(':')[1].trim();
-  } catch {
-    // not Linux
-  }
-  const git = (...a: string[]): string => {
-    try {
-      return execFileSync('git', a, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    } catch {
-      return '';
-    }
-  };
   return {
-    cpu,
+    cpu: cpuModel(),
     cores: os.cpus().length,
     memoryGb: Math.round(os.totalmem() / 2 ** 30),
     node: process.version,
     loadAtStart,
     loadAtEnd: os.loadavg()[0],
-    commit: git('rev-parse', '--short', 'HEAD') || 'unknown',
-    dirty: git('status', '--porcelain', '--untracked-files=no') !== '',
+    ...gitState(repoRoot),
   };
 }
 
