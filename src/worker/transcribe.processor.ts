@@ -67,12 +67,14 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
       epoch = claim.epoch;
       log.info({ epoch, resumedChunks: claim.doneChunks.length, progress: claim.progress, maxAttempts }, 'job started');
       await assertReadable(job.data.audioUri);
-      const plan = await deps.transcriber.plan(job.data.audioUri);
-      await deps.meetings.recordPlan(meetingId, epoch, plan.chunks.length);
+      // A resumed job reuses the first pickup's plan: same chunk indices, and no second VAD pass.
+      const stored = claim.meeting.plan;
+      const plan = stored ?? (await deps.transcriber.plan(job.data.audioUri));
+      if (!stored) await deps.meetings.recordPlan(meetingId, epoch, plan);
       const done = new Set(claim.doneChunks);
       const speechSec = sumDurations(plan.chunks);
       let doneSec = sumDurations(plan.chunks.filter((c) => done.has(c.index)));
-      log.info({ chunks: plan.chunks.length, skipping: done.size, planner: plan.planner, durationSec: plan.durationSec }, 'chunks planned');
+      log.info({ chunks: plan.chunks.length, skipping: done.size, planner: plan.planner, durationSec: plan.durationSec, reused: !!stored }, 'chunks planned');
 
       for await (const result of deps.transcriber.transcribe(job.data.audioUri, { ...job.data.options, plan, skipChunks: done, signal })) {
         const { chunk } = result;

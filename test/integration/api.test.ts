@@ -248,7 +248,7 @@ describe('transcription', () => {
     const meetingId = await register('p1');
     await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`);
     const claim = await h.meetings.claim(meetingId);
-    await h.meetings.recordPlan(meetingId, claim!.epoch, 3);
+    await h.meetings.recordPlan(meetingId, claim!.epoch, { planner: 'vad', durationSec: 90, chunks: [0, 1, 2].map((index) => ({ index, start: index * 30, end: index * 30 + 29 })) });
     await h.segments.saveChunk(meetingId, 0, claim!.epoch, [{ text: 'And so my fellow Americans', start: 0, end: 2.5, avgLogprob: -0.2, noSpeechProb: 0.01 }]);
     await h.meetings.checkpointChunk(meetingId, claim!.epoch, 0, 33.33);
     const res = await h.request(`/api/projects/p1/meetings/${meetingId}/transcription`);

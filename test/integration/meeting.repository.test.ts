@@ -124,6 +124,20 @@ describe('MeetingRepository', () => {
     expect(resumed?.progress).toBe(40);
   });
 
+  it('stores the first chunk plan and never replaces it', async () => {
+    const id = newId();
+    await meetings.create({ id, projectId: 'p1', audio });
+    const { epoch } = (await meetings.claim(id))!;
+    const first = { planner: 'vad' as const, durationSec: 60, chunks: [{ index: 0, start: 0.5, end: 29 }, { index: 1, start: 30, end: 58 }] };
+    await meetings.recordPlan(id, epoch, first);
+    const again = await meetings.claim(id);
+    await meetings.recordPlan(id, again!.epoch, { planner: 'fixed', durationSec: 60, chunks: [{ index: 0, start: 0, end: 30 }] });
+    const doc = await observed.collection('meetings').findOne({ _id: id as never });
+    expect(doc?.plan).toEqual(first);
+    expect(doc?.chunkCount).toBe(2);
+    expect(again?.meeting.plan).toEqual(first);
+  });
+
   it('records failure metadata only on permanent failure and retries back to pending', async () => {
     const id = newId();
     await meetings.create({ id, projectId: 'p1', audio });

@@ -101,6 +101,9 @@ describe('worker process', () => {
     const resumed = await other.waitForLog((l) => l.msg === 'job started' && l.meetingId === 'handback', 10_000);
     expect(Number(resumed.time) - Number(handedBack.time)).toBeLessThan(2000);
     expect(Number(resumed.resumedChunks)).toBeGreaterThan(0);
+    // The resumed pickup reuses the stored plan (same chunk indices, no second VAD pass).
+    const replanned = await other.waitForLog((l) => l.msg === 'chunks planned' && l.meetingId === 'handback', 10_000);
+    expect(replanned.reused).toBe(true);
     await expect.poll(async () => (await meetingDoc('handback'))?.transcriptionStatus, { timeout: 120_000 }).toBe('completed');
     // No chunk transcribed twice: the chunks the second worker saved are exactly the ones the first did not.
     const savedBy = (w: typeof first) => w.logs().filter((l) => l.msg === 'chunk saved' && l.meetingId === 'handback').map((l) => Number(l.chunk));

@@ -42,6 +42,12 @@ export interface MeetingDocument {
   jobId?: string;
   language?: string;
   chunkCount?: number;
+  /**
+   * The chunk plan of the first pickup. Later pickups reuse it instead of
+   * planning again: checkpoints are chunk indices, so every worker (whatever
+   * its VAD version or settings) must cut the audio the same way.
+   */
+  plan?: StoredPlan;
   /** Chunk checkpoints: indices whose segments are saved. Written after the segments. */
   doneChunks: number[];
   createdAt: Date;
@@ -49,6 +55,12 @@ export interface MeetingDocument {
   startedAt?: Date;
   completedAt?: Date;
   metadata: { transcription?: FailureMetadata };
+}
+
+export interface StoredPlan {
+  planner: 'vad' | 'fixed';
+  durationSec: number;
+  chunks: { index: number; start: number; end: number }[];
 }
 
 export interface NewMeeting {
@@ -170,11 +182,13 @@ export class MeetingRepository {
     }
   }
 
-  /** Records the chunk count of the plan. Fenced. */
-  async recordPlan(meetingId: string, epoch: number, chunkCount: number): Promise<void> {
+  /** Records the chunk plan (once: a stored plan is never replaced). Fenced. */
+  async recordPlan(meetingId: string, epoch: number, plan: StoredPlan): Promise<void> {
     await this.transition(meetingId, 'plan', (m) => {
       assertOwner(m, epoch);
-      return { set: { chunkCount } };
+      if (m.plan) return null;
+      const stored: StoredPlan = { planner: plan.planner, durationSec: plan.durationSec, chunks: plan.chunks.map(({ index, start, end }) => ({ index, start, end })) };
+      return { set: { plan: stored, chunkCount: stored.chunks.length } };
     });
   }
 
