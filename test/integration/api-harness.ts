@@ -18,14 +18,14 @@ import { connectMongo, type MongoHandle } from '../../src/core/mongo.js';
 import { createRedisConnection } from '../../src/core/redis.js';
 import { TranscriptionQueues } from '../../src/core/transcription-queues.js';
 import { TranscriptionService } from '../../src/core/transcription.service.js';
+import { AUDIO_DIR } from '../helpers/fixtures.js';
 import { silentLogger, type TestNamespace, testNamespace } from '../helpers/services.js';
 
 export const API_KEY = 'test-key-0123456789';
 export const OTHER_KEY = 'second-key-abcdef';
-export const AUDIO = '/work/shared/audio';
-export const JFK = `${AUDIO}/whisper_cpp/jfk.wav`;
+export { AUDIO_DIR as AUDIO, JFK } from '../helpers/fixtures.js';
 /** 21.5 s: goes to the large queue with LARGE_QUEUE_THRESHOLD_SEC=15, while jfk.wav (11 s) stays regular. */
-export const LONG_CLIP = `${AUDIO}/librispeech/test-other/3331-159605-0008.flac`;
+export const LONG_CLIP = `${AUDIO_DIR}/librispeech/test-other/3331-159605-0008.flac`;
 
 export interface Snapshot {
   mongo: Record<string, number>;

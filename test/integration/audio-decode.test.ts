@@ -9,8 +9,8 @@ import { createLogger } from '../../src/core/logger.js';
 import { AudioDecoder, sweepStaleTempDirs } from '../../src/inference/audio/decode.js';
 import { bundledBinaryPaths, probe } from '../../src/inference/audio/probe.js';
 import { sniffContainer, sniffFile } from '../../src/inference/audio/sniff.js';
+import { AUDIO_DIR as AUDIO } from '../helpers/fixtures.js';
 
-const AUDIO = '/work/shared/audio';
 
 interface ManifestEntry {
   file: string;

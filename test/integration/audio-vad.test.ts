@@ -1,22 +1,13 @@
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/logger.js';
 import { AudioDecoder, type PcmSource } from '../../src/inference/audio/decode.js';
 import { SileroVad, windowRms } from '../../src/inference/audio/vad.js';
 import { planFixedChunks, planVadChunks } from '../../src/inference/chunking.js';
 import type { ChunkPlan } from '../../src/inference/types.js';
+import { JFK, LONGFORM, LONGFORM_NOISE, LONGFORM_SILENCE, type LongformSegment, longformSpeech } from '../helpers/fixtures.js';
 
-const AUDIO = '/work/shared/audio';
-const SILENCE = { start: 236.9, end: 256.9 };
-const NOISE = { start: 462.182, end: 482.182 };
-
-interface LongformSegment {
-  kind: string;
-  start_s: number;
-  end_s: number;
-  start_sample: number;
-  end_sample: number;
-}
+const SILENCE = LONGFORM_SILENCE;
+const NOISE = LONGFORM_NOISE;
 
 const overlap = (a: { start: number; end: number }, b: { start: number; end: number }) =>
   Math.max(0, Math.min(a.end, b.end) - Math.max(a.start, b.start));
@@ -30,9 +21,8 @@ describe('Silero VAD and the chunk plan on the long-form file', () => {
 
   beforeAll(async () => {
     vad = await SileroVad.load({ logger });
-    pcm = (await decoder.decode(`${AUDIO}/longform/dev_longform.flac`)).pcm;
-    const meta = JSON.parse(await readFile(`${AUDIO}/longform/dev_longform.segments.json`, 'utf8')) as { segments: LongformSegment[] };
-    clips = meta.segments.filter((s) => s.kind === 'speech');
+    pcm = (await decoder.decode(LONGFORM)).pcm;
+    clips = longformSpeech();
   });
   afterAll(async () => {
     await pcm?.dispose();
@@ -103,7 +93,7 @@ describe('Silero VAD and the chunk plan on the long-form file', () => {
   });
 
   it('finds the speech in jfk.wav', async () => {
-    const jfk = (await decoder.decode(`${AUDIO}/whisper_cpp/jfk.wav`)).pcm;
+    const jfk = (await decoder.decode(JFK)).pcm;
     try {
       const { regions } = await vad.detect(jfk);
       expect(regions.length).toBeGreaterThan(0);

