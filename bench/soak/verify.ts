@@ -14,7 +14,7 @@ import { PROJECT, type Submission } from './workload.js';
 interface MeetingRow {
   _id: string;
   transcriptionStatus: string;
-  chunkCount?: number;
+  plan?: { chunks: unknown[] };
   doneChunks?: number[];
   completedAt?: Date;
   metadata?: { transcription?: { errorMessage?: string; code?: string; attempts?: number } };
@@ -54,7 +54,7 @@ const LIVE_JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting
 async function meetingRows(db: Db, ids: string[]): Promise<Map<string, MeetingRow>> {
   const rows = await db
     .collection<MeetingRow>('meetings')
-    .find({ _id: { $in: ids } }, { projection: { transcriptionStatus: 1, chunkCount: 1, doneChunks: 1, completedAt: 1, metadata: 1 } })
+    .find({ _id: { $in: ids } }, { projection: { transcriptionStatus: 1, plan: 1, doneChunks: 1, completedAt: 1, metadata: 1 } })
     .toArray();
   return new Map(rows.map((r) => [r._id, r]));
 }
@@ -184,7 +184,8 @@ export async function verify(stack: Stack, subs: Submission[], workers: readonly
     const done = new Set(row.doneChunks ?? []);
     const withSegs = chunksWithSegments.get(id) ?? new Set<number>();
     if (withSegs.size === 0) verdict.emptyTranscripts.push(id);
-    if (row.chunkCount === undefined || done.size !== row.chunkCount) verdict.inconsistent.push({ meetingId: id, why: `${done.size} chunk(s) checkpointed of ${row.chunkCount ?? '?'} planned` });
+    const planned = row.plan?.chunks.length;
+    if (planned === undefined || done.size !== planned) verdict.inconsistent.push({ meetingId: id, why: `${done.size} chunk(s) checkpointed of ${planned ?? '?'} planned` });
     else if ((row.doneChunks ?? []).length !== done.size) verdict.inconsistent.push({ meetingId: id, why: 'a chunk checkpointed twice' });
     const orphans = [...withSegs].filter((c) => !done.has(c));
     if (orphans.length > 0) verdict.inconsistent.push({ meetingId: id, why: `segments in chunk(s) ${orphans.join(',')} that are not checkpointed` });

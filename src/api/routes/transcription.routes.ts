@@ -109,7 +109,7 @@ export function statusBody(m: MeetingDocument, job: JobStatus | null | 'unreacha
       ? { errorMessage: failure.errorMessage, attempts: failure.attempts, lastAttempt: failure.lastAttempt.toISOString(), code: failure.code ?? null }
       : null,
     segmentsSaved,
-    chunks: { total: m.chunkCount ?? null, done: m.doneChunks.length },
+    chunks: { total: m.plan?.chunks.length ?? null, done: m.doneChunks.length },
     queue: m.queue ?? null,
     jobId: m.jobId ?? null,
     timestamps: { createdAt: iso(m.createdAt), startedAt: iso(m.startedAt), completedAt: iso(m.completedAt), updatedAt: iso(m.updatedAt) },

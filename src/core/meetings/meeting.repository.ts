@@ -41,7 +41,6 @@ export interface MeetingDocument {
   queue?: QueueKind;
   jobId?: string;
   language?: string;
-  chunkCount?: number;
   /**
    * The chunk plan of the first pickup. Later pickups reuse it instead of
    * planning again: checkpoints are chunk indices, so every worker (whatever
@@ -188,7 +187,7 @@ export class MeetingRepository {
       assertOwner(m, epoch);
       if (m.plan) return null;
       const stored: StoredPlan = { planner: plan.planner, durationSec: plan.durationSec, chunks: plan.chunks.map(({ index, start, end }) => ({ index, start, end })) };
-      return { set: { plan: stored, chunkCount: stored.chunks.length } };
+      return { set: { plan: stored } };
     });
   }
 
