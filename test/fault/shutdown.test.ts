@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { longformClip } from '../helpers/fixtures.js';
-import { chunksSavedBy, registerMeeting, startTranscription, storedSegments, waitForStatus } from '../helpers/meetings.js';
+import { chunksSavedBy, registerMeeting, settledJob, startTranscription, storedSegments, waitForStatus } from '../helpers/meetings.js';
 import { byMsg, type ServiceProcess } from '../helpers/processes.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 
@@ -60,9 +60,9 @@ describe('SIGTERM mid-job', () => {
     console.log(`graceful hand-back: resumed ${handBackMs} ms after the hand-back, ${Number(resumed.time) - sentAt} ms after SIGTERM`);
     expect(handBackMs).toBeLessThan(2000);
     await waitForStatus(stack, 'p', 'term', 'completed', 180_000);
-    const done = await stack.regular.getJob('transcription-term');
-    expect(done?.attemptsMade).toBe(1);
-    expect(done?.stalledCounter).toBe(0);
+    const done = await settledJob(stack.regular, 'transcription-term', 'completed');
+    expect(done.attemptsMade).toBe(1);
+    expect(done.stalledCounter).toBe(0);
   }, 300_000);
 
   it('a worker stuck past its grace period is forced down and its job recovered by another worker', async () => {
@@ -104,9 +104,8 @@ describe('two deploys in a row', () => {
     }
     const { seen } = await waitForStatus(stack, 'p', 'deploys', 'completed', 240_000);
     expect(seen.some((s) => s.status === 'failed')).toBe(false);
-    const job = await stack.regular.getJob('transcription-deploys');
-    expect(await job?.getState()).toBe('completed');
-    expect(job?.attemptsMade).toBe(1);
+    const job = await settledJob(stack.regular, 'transcription-deploys', 'completed');
+    expect(job.attemptsMade).toBe(1);
     const { duplicateKeys } = await storedSegments(stack, 'deploys');
     expect(duplicateKeys).toEqual([]);
   }, 400_000);

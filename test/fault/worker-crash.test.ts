@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { longformClip } from '../helpers/fixtures.js';
-import { chunksSavedBy, registerMeeting, startTranscription, storedSegments, waitForStatus } from '../helpers/meetings.js';
+import { chunksSavedBy, registerMeeting, settledJob, startTranscription, storedSegments, waitForStatus } from '../helpers/meetings.js';
 import type { ServiceProcess } from '../helpers/processes.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 
@@ -57,9 +57,8 @@ describe('worker crash (kill -9)', () => {
     expect(duplicateSpans).toEqual([]);
     const redone = chunksSavedBy(survivor.logs(), 'crash').filter((c) => chunksSavedBy(victim.logs(), 'crash').includes(c));
     expect(redone.length).toBeLessThanOrEqual(Number(stack.env.INFERENCE_BATCH_SIZE));
-    const job = await stack.regular.getJob('transcription-crash');
-    expect(job?.stalledCounter).toBe(1);
-    expect(await job?.getState()).toBe('completed');
+    const job = await settledJob(stack.regular, 'transcription-crash', 'completed');
+    expect(job.stalledCounter).toBe(1);
     await stack.startWorker('crash-a2'); // keep two workers for the next test
   }, 300_000);
 });

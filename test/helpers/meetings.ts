@@ -1,6 +1,7 @@
 /** What a client does through the HTTP API, and what an operator checks in MongoDB, for e2e and fault tests. */
 import { copyFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import type { Job, Queue } from 'bullmq';
 import { expect } from 'vitest';
 import type { Stack } from './stack.js';
 
@@ -74,4 +75,14 @@ export async function storedSegments(stack: Stack, meetingId: string) {
 /** Chunk indices each worker logged as saved for the meeting. */
 export function chunksSavedBy(logs: Record<string, unknown>[], meetingId: string): number[] {
   return logs.filter((l) => l.msg === 'chunk saved' && l.meetingId === meetingId).map((l) => Number(l.chunk));
+}
+
+/**
+ * The job's BullMQ record once it has reached `state`. The worker writes the
+ * meeting's final status to MongoDB before BullMQ moves the job, so a read
+ * right after the API shows completed/failed can still find it active.
+ */
+export async function settledJob(queue: Queue, jobId: string, state: 'completed' | 'failed'): Promise<Job> {
+  await expect.poll(async () => (await queue.getJob(jobId))?.getState(), { timeout: 10_000 }).toBe(state);
+  return (await queue.getJob(jobId))!;
 }

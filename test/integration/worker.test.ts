@@ -13,6 +13,7 @@ import { createRedisConnection } from '../../src/core/redis.js';
 import { TranscriptionQueues } from '../../src/core/transcription-queues.js';
 import { TranscriptionService } from '../../src/core/transcription.service.js';
 import { BAD_INPUTS, JFK, longformClip } from '../helpers/fixtures.js';
+import { settledJob } from '../helpers/meetings.js';
 import { byMsg } from '../helpers/processes.js';
 import { silentLogger } from '../helpers/services.js';
 import { type Stack, startStack } from '../helpers/stack.js';
@@ -68,8 +69,7 @@ describe('worker process', () => {
     expect(segments.map((s) => s.text).join(' ').toLowerCase()).toContain('ask not what your country can do for you');
     const keys = new Set(segments.map((s) => `${s.chunk}:${s.index}`));
     expect(keys.size).toBe(segments.length);
-    const job = await stack.regular.getJob('transcription-short');
-    expect(await job?.getState()).toBe('completed');
+    await settledJob(stack.regular, 'transcription-short', 'completed');
   }, 120_000);
 
   it('fails corrupt audio at once, without retries, with the failure metadata', async () => {
@@ -79,10 +79,8 @@ describe('worker process', () => {
     const doc = await meetingDoc('corrupt');
     expect(doc?.metadata.transcription).toMatchObject({ attempts: 1, code: 'BAD_AUDIO' });
     expect(doc?.metadata.transcription.errorMessage).toMatch(/./);
-    // The worker marks the meeting failed before it throws, so BullMQ's record follows a moment later.
-    await expect.poll(async () => (await stack.regular.getJob('transcription-corrupt'))?.getState(), { timeout: 10_000 }).toBe('failed');
-    const job = await stack.regular.getJob('transcription-corrupt');
-    expect(job?.attemptsMade).toBe(1);
+    const job = await settledJob(stack.regular, 'transcription-corrupt', 'failed');
+    expect(job.attemptsMade).toBe(1);
   }, 60_000);
 
   it('on SIGTERM hands the job back at a chunk boundary; another worker resumes it at once without redoing saved chunks', async () => {
@@ -111,10 +109,10 @@ describe('worker process', () => {
     const a = savedBy(first);
     const b = savedBy(other);
     expect(a.filter((c) => b.includes(c))).toEqual([]);
-    const job = await stack.regular.getJob('transcription-handback');
+    const job = await settledJob(stack.regular, 'transcription-handback', 'completed');
     // BullMQ counts the attempt that completed; the hand-back itself spent none and no stall happened.
-    expect(job?.attemptsMade).toBe(1);
-    expect(job?.stalledCounter).toBe(0);
+    expect(job.attemptsMade).toBe(1);
+    expect(job.stalledCounter).toBe(0);
     const segments = await stack.db.collection('segments').find({ meetingId: 'handback' }).toArray();
     expect(new Set(segments.map((s) => `${s.chunk}:${s.index}`)).size).toBe(segments.length);
   }, 240_000);
