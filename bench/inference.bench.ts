@@ -17,6 +17,7 @@ import { machineInfo, type MachineInfo } from './lib/machine.js';
 import { createEnglishNormalizer } from './lib/normalize.js';
 import { formatTable, formatTargets, scoreRow, type RowScore } from './lib/report.js';
 import { CT2_CHECKPOINTS, onnxModelDir, planRows, venvPython, type RowPlan } from './lib/rows.js';
+import { formatMicro, type MicroJob, type MicroRow } from './lib/token-micro.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -80,6 +81,26 @@ async function runRow(
   return result;
 }
 
+/** The per-token micro-benchmark (bench/lib/token-micro.ts) in its own child, after the rows; a line saying why when it fails. */
+async function runMicroBench(args: BenchArgs, items: readonly BenchItem[], tmp: string): Promise<string> {
+  const longform = items.find((i) => i.set === 'longform');
+  if (!longform || !args.rows.includes('ours')) return '';
+  const job: MicroJob = {
+    modelDir: onnxModelDir(args.model).dir,
+    preparedDir: path.join(repoRoot, 'models', 'prepared'),
+    audioPath: longform.path,
+    startSec: 60,
+    threads: args.threads,
+    repeats: 3,
+  };
+  const jobPath = path.join(tmp, 'micro.job.json');
+  const outPath = path.join(tmp, 'micro.out.json');
+  writeFileSync(jobPath, JSON.stringify(job));
+  const { code } = await runChild(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'bench', 'lib', 'token-micro.ts'), jobPath, outPath], args.rowTimeoutSec);
+  if (code !== 0) return `Per-token micro-benchmark: failed (child exited ${code}; see the log above).`;
+  return formatMicro(JSON.parse(readFileSync(outPath, 'utf8')) as MicroRow[], job);
+}
+
 function header(args: BenchArgs, m: MachineInfo, items: readonly BenchItem[], fwInfo: Record<string, string>): string {
   const onnx = onnxModelDir(args.model);
   const longform = items.filter((i) => i.set === 'longform');
@@ -122,6 +143,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'bench-'));
   const scores: RowScore[] = [];
   const started = performance.now();
+  let micro = '';
   try {
     for (const [n, plan] of plans.entries()) {
       const t0 = performance.now();
@@ -133,6 +155,8 @@ async function main(): Promise<void> {
         `bench: ${plan.label} ${result.status} in ${((now - t0) / 1000).toFixed(0)} s (run so far ${((now - started) / 1000).toFixed(0)} s)`,
       );
     }
+    console.error('bench: per-token micro-benchmark …');
+    micro = await runMicroBench(args, items, tmp);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -151,6 +175,7 @@ async function main(): Promise<void> {
     table,
     '',
     targets,
+    ...(micro ? ['', micro] : []),
     ...(notes.length ? ['', 'Notes:', ...notes] : []),
     '',
     `Total benchmark wall time: ${totalSec.toFixed(0)} s; load average at the end ${os.loadavg()[0].toFixed(2)}.`,

@@ -14,6 +14,9 @@ interface BenchTranscriberOptions {
   threads: number;
   executionProvider: 'cpu';
   batchSize?: number;
+  graphs?: string;
+  decodeLoop?: string;
+  preparedDir?: string;
   logger: unknown;
 }
 
@@ -55,9 +58,14 @@ export async function loadOurEngine(job: EngineJob): Promise<LoadedEngine> {
     logger,
   };
   if (job.settings.batchSize !== undefined) options.batchSize = Number(job.settings.batchSize);
+  for (const key of ['graphs', 'decodeLoop', 'preparedDir'] as const) {
+    if (job.settings[key] !== undefined) options[key] = String(job.settings[key]);
+  }
   const transcriber = await createTranscriber(options);
   return {
-    checkpoint: `${transcriber.model.name} ${transcriber.model.variant} on ${transcriber.model.executionProvider} (${path.relative(process.cwd(), transcriber.model.dir)})`,
+    checkpoint:
+      `${transcriber.model.name} ${transcriber.model.variant} on ${transcriber.model.executionProvider} (${path.relative(process.cwd(), transcriber.model.dir)}` +
+      `${transcriber.model.prepared ? ', prepared graphs' : ''}, ${transcriber.model.decodeLoop === 'graph' ? 'single graph' : 'step loop'})`,
     info: {},
     async transcribe(file: string): Promise<string> {
       const texts: string[] = [];

@@ -85,19 +85,26 @@ export function planRows(rows: readonly RowId[], ctx: RowContext): RowPlan[] {
       },
     };
   };
-  const plans: Record<RowId, () => RowPlan> = {
-    ours: () => ({
-      id: 'ours',
-      label: 'this project (createTranscriber)',
+  const ours = (id: RowId, label: string, engine: Record<string, string>): RowPlan => ({
+    id,
+    label,
+    engine: 'ours',
+    job: {
+      ...base,
       engine: 'ours',
-      job: {
-        ...base,
-        engine: 'ours',
-        label: 'ours',
-        modelDir: onnx.dir,
-        settings: ctx.batchSize === undefined ? {} : ({ batchSize: ctx.batchSize } as Record<string, number>),
+      label,
+      modelDir: onnx.dir,
+      settings: {
+        ...engine,
+        preparedDir: path.join(ctx.repoRoot, 'models', 'prepared'),
+        ...(ctx.batchSize === undefined ? {} : { batchSize: ctx.batchSize }),
       },
-    }),
+    },
+  });
+  const plans: Record<RowId, () => RowPlan> = {
+    ours: () => ours('ours', 'this project (single graph)', { graphs: 'prepared', decodeLoop: 'graph' }),
+    'ours-steps': () => ours('ours-steps', 'this project (prepared, step loop)', { graphs: 'prepared', decodeLoop: 'steps' }),
+    'ours-original': () => ours('ours-original', 'this project (shipped q8 files, step loop)', { graphs: 'original', decodeLoop: 'steps' }),
     transformers: () => ({
       id: 'transformers',
       label: 'transformers.js pipeline',

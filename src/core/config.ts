@@ -4,6 +4,7 @@
  * variable; `loadConfigOrExit` is what the entrypoints call.
  */
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -76,7 +77,10 @@ const schema = z.object({
   MODEL: z.string().min(1).default('tiny'),
   MODELS_DIR: z.string().min(1).default('./models'),
   MODEL_VARIANT: z.enum(['q8', 'fp16', 'fp32']).default('q8'),
-  EXECUTION_PROVIDER: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+  EXECUTION_PROVIDER: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
+  MODEL_GRAPHS: z.enum(['auto', 'prepared', 'original']).default('auto'),
+  PREPARED_MODELS_DIR: z.string().min(1).optional(),
+  DECODE_LOOP: z.enum(['auto', 'graph', 'steps']).default('auto'),
   INFERENCE_THREADS: integer(1, 256).default(availableParallelism()),
   INFERENCE_BATCH_SIZE: integer(1, 64).default(1),
   CHUNK_PLANNER: z.enum(['vad', 'fixed']).default('vad'),
@@ -117,6 +121,10 @@ export interface Config {
     modelsDir: string;
     variant: Schema['MODEL_VARIANT'];
     executionProvider: Schema['EXECUTION_PROVIDER'];
+    graphs: Schema['MODEL_GRAPHS'];
+    /** Prepared graphs; `<modelsDir>/prepared` unless set. */
+    preparedDir: string;
+    decodeLoop: Schema['DECODE_LOOP'];
     threads: number;
     batchSize: number;
     planner: Schema['CHUNK_PLANNER'];
@@ -188,6 +196,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       modelsDir: e.MODELS_DIR,
       variant: e.MODEL_VARIANT,
       executionProvider: e.EXECUTION_PROVIDER,
+      graphs: e.MODEL_GRAPHS,
+      preparedDir: e.PREPARED_MODELS_DIR ?? join(e.MODELS_DIR, 'prepared'),
+      decodeLoop: e.DECODE_LOOP,
       threads: e.INFERENCE_THREADS,
       batchSize: e.INFERENCE_BATCH_SIZE,
       planner: e.CHUNK_PLANNER,

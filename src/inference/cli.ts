@@ -24,7 +24,7 @@ Options:
   --format <fmt>        text, json, srt or vtt                      (default: text)
   --language <code>     ISO 639-1 code, e.g. en; detected when omitted
   --task <task>         transcribe or translate                     (default: transcribe)
-  --batch-size <n>      chunks decoded together                     (default: 4)
+  --batch-size <n>      chunks decoded together                     (default: 1)
   --threads <n>         ONNX threads                                (default: all cores)
   --planner <p>         vad (cut at pauses) or fixed (30-s windows) (default: vad)
   --device <d>          auto, cpu or cuda                           (default: auto)

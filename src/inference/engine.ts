@@ -2,7 +2,9 @@
  * The Whisper ONNX engine: 30-s windows of 16 kHz audio in, timed segments
  * out. Features, encoder and decoder run batched on the calling thread (the
  * Transcriber hosts this in a worker thread); ORT's own intra-op threads do
- * the heavy lifting.
+ * the heavy lifting. Greedy decoding runs either inside ONNX Runtime (the
+ * prepared decode-loop graph, one run per batch) or as a token-by-token loop
+ * here (the step loop), which also serves every temperature fallback.
  */
 import { basename } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -13,9 +15,11 @@ import type { ModelInfo, Segment } from './types.js';
 import { SAMPLE_RATE } from './types.js';
 import { createLogMelExtractor } from './features/log-mel.js';
 import { loadModelConfig } from './model/model-config.js';
-import { createWhisperSessions, type ExecutionProviderSetting, type ModelVariant } from './model/sessions.js';
+import { createWhisperSessions, type ExecutionProviderSetting, type GraphSource, type ModelVariant } from './model/sessions.js';
 import { createEncoderRunner } from './model/encoder.js';
 import { createDecoderRunner } from './model/decoder.js';
+import { createSearchRunner, type SearchRules } from './model/search.js';
+import { rowFromSearch } from './decoding/search-rows.js';
 import { selectRows } from './model/tensors.js';
 import { loadTokenizer } from './tokenizer.js';
 import { argmax, seededRandom, type LogitRules } from './decoding/logits-rules.js';
@@ -30,13 +34,39 @@ import {
   type FallbackThresholds,
 } from './decoding/fallback.js';
 
+/**
+ * Where greedy decoding runs: 'graph' inside ONNX Runtime (prepared models
+ * only), 'steps' token by token in JavaScript, 'auto' the faster of the two
+ * for the execution provider (see {@link chooseDecodeLoop}).
+ */
+export type DecodeLoopSetting = 'auto' | 'graph' | 'steps';
+
+/**
+ * 'auto' → 'graph' whenever the prepared decode-loop graph is loaded: on CUDA
+ * it keeps the KV cache on the GPU (the step loop copies it over PCIe every
+ * token), and on CPU it measured faster too (bench/results, "single graph" row).
+ */
+export function chooseDecodeLoop(setting: DecodeLoopSetting, graphAvailable: boolean): 'graph' | 'steps' {
+  if (setting === 'steps') return 'steps';
+  if (setting === 'graph' && !graphAvailable) {
+    throw new ValidationError('decode loop "graph" needs prepared graphs (run npm run prepare-models), or use "steps"');
+  }
+  return graphAvailable ? 'graph' : 'steps';
+}
+
 export interface EngineOptions {
   /** Absolute path of a model folder in the transformers.js layout. */
   modelDir: string;
   /** 'q8' | 'fp16' | 'fp32' — picks onnx/*_quantized.onnx, *_fp16.onnx or plain *.onnx. @defaultValue 'q8' */
   variant?: ModelVariant;
-  /** 'auto' tries CUDA then falls back to CPU; 'cuda' fails if CUDA cannot be used. @defaultValue 'auto' */
+  /** 'auto' tries CUDA then falls back to CPU; 'cuda' and 'webgpu' fail if that provider cannot be used. @defaultValue 'auto' */
   executionProvider?: ExecutionProviderSetting;
+  /** Prepared graphs when present ('auto'), required ('prepared'), or never ('original'). @defaultValue 'auto' */
+  graphs?: GraphSource;
+  /** Folder of prepared graphs. @defaultValue ./models/prepared */
+  preparedRoot?: string;
+  /** @defaultValue 'auto' */
+  decodeLoop?: DecodeLoopSetting;
   /** ORT intra-op threads. @defaultValue os.availableParallelism() */
   threads?: number;
   /** Windows per encoder/decoder batch. @defaultValue 4 */
@@ -69,6 +99,12 @@ export interface WindowDecodeOptions {
   task?: 'transcribe' | 'translate';
   /** Decode with <|notimestamps|>: one segment per window. @defaultValue false */
   withoutTimestamps?: boolean;
+  /**
+   * Tokens of the text before these windows (timestamps included, as OpenAI
+   * whisper conditions on them), put after <|startofprev|> in every window's
+   * prompt; the last max_target_positions/2 − 1 are used. @defaultValue none
+   */
+  previousTokens?: readonly number[];
 }
 
 export interface WindowResult {
@@ -138,26 +174,39 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
   if (features.nMels !== config.numMelBins) {
     throw new ValidationError(`preprocessor has ${features.nMels} mel bins but the model expects ${config.numMelBins}`);
   }
+  const decodeLoopSetting = options.decodeLoop ?? 'auto';
+  if (!['auto', 'graph', 'steps'].includes(decodeLoopSetting)) {
+    throw new ValidationError(`unknown decode loop "${String(decodeLoopSetting)}": use auto, graph or steps`);
+  }
   const sessions = await createWhisperSessions({
     modelDir: options.modelDir,
     variant: options.variant,
     executionProvider: options.executionProvider,
     threads: options.threads ?? availableParallelism(),
+    graphs: options.graphs,
+    preparedRoot: options.preparedRoot,
+    searchGraph: decodeLoopSetting !== 'steps',
+    decoderLayers: config.decoderLayers,
     logger: options.logger,
   });
   let encoder: ReturnType<typeof createEncoderRunner>;
   let decoder: ReturnType<typeof createDecoderRunner>;
+  let search: ReturnType<typeof createSearchRunner> | undefined;
+  let decodeLoop: 'graph' | 'steps';
   try {
+    decodeLoop = chooseDecodeLoop(decodeLoopSetting, sessions.search !== undefined);
     encoder = createEncoderRunner(sessions.encoder, options.logger);
     decoder = createDecoderRunner(
       sessions.decoder,
       { heads: config.decoderAttentionHeads, headDim: config.dModel / config.decoderAttentionHeads },
       options.logger,
     );
+    if (decodeLoop === 'graph') search = createSearchRunner(sessions.search!, options.logger);
   } catch (err) {
     await sessions.release();
     throw err;
   }
+  log.info({ decodeLoop, prepared: sessions.prepared !== undefined }, 'decoding configured');
 
   const special = tokenizer.special;
   const gen = config.generation;
@@ -194,6 +243,16 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
     variant: sessions.variant,
     executionProvider: sessions.executionProvider,
     multilingual,
+    prepared: sessions.prepared !== undefined,
+    decodeLoop,
+  };
+  const searchRules: Omit<SearchRules, 'timestamps'> = {
+    eot,
+    timestampBegin,
+    vocabSize: config.vocabSize,
+    suppressTokens,
+    maxInitialTimestampIndex,
+    beginSuppressTokens,
   };
   let released = false;
   // Calls share one decoder cache: a second call waits for the one in flight.
@@ -218,7 +277,7 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
   };
 
   const detectLanguages = async (states: ort.Tensor, rows: number): Promise<string[]> => {
-    const logits = await decoder.start(states, Array.from({ length: rows }, () => [sot]));
+    const logits = await decoder.logitsOnly(states, Array.from({ length: rows }, () => [sot]));
     const langIds = [...languages.entries()];
     const scores = new Float32Array(langIds.length);
     return Array.from({ length: rows }, (_, r) => {
@@ -227,6 +286,8 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
       return langIds[argmax(scores)][0];
     });
   };
+  const languageTokens = [...languages.values()];
+  const languageOfToken = new Map([...languages.entries()].map(([code, id]) => [id, code]));
 
   const decodeGroup = async (group: Float32Array[], opts: WindowDecodeOptions): Promise<WindowResult[]> => {
     const n = group.length;
@@ -237,13 +298,16 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
     const states = await encoder.encode(input, n, features.nMels, features.nFrames);
     const task = opts.task ?? 'transcribe';
     const timestamps = !opts.withoutTimestamps;
-    let langs: string[];
-    if (!multilingual) langs = group.map(() => 'en');
-    else if (opts.language) langs = group.map(() => opts.language!.toLowerCase());
-    else langs = await detectLanguages(states, n);
-
+    const given = multilingual ? opts.language?.toLowerCase() : 'en';
+    const detect = !given;
+    // The graph detects the language itself, in the slot that holds -1; the step loop asks first.
+    const langs: (string | undefined)[] = detect && !search ? await detectLanguages(states, n) : group.map(() => given);
+    const context =
+      opts.previousTokens && opts.previousTokens.length > 0 && special.sotPrev !== undefined
+        ? [special.sotPrev, ...opts.previousTokens.filter((id) => id !== eot).slice(-(Math.floor(config.maxTargetPositions / 2) - 1))]
+        : [];
     const prompts = langs.map((lang) => {
-      const prompt = multilingual ? [sot, languages.get(lang)!, taskIds[task]!] : [sot];
+      const prompt = [...context, ...(multilingual ? [sot, lang ? languages.get(lang)! : -1, taskIds[task]!] : [sot])];
       if (!timestamps) prompt.push(noTimestamps);
       return prompt;
     });
@@ -261,16 +325,33 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
     let pending = group.map((_, i) => i);
     for (let t = 0; t < temperatures.length && pending.length > 0; t++) {
       const temperature = temperatures[t];
-      const rows = await decodeRows({
-        decoder,
-        encoderStates: pending.length === n ? states : selectRows(states, pending),
-        prompts: pending.map((i) => prompts[i]),
-        rules,
-        temperature,
-        randoms: pending.map((i) => seededRandom(windowHash(group[i], seed) ^ Math.imul(t + 1, 0x9e3779b1))),
-        maxNewTokens: Math.min(maxNewTokens, config.maxTargetPositions - prompts[0].length),
-        noSpeechToken: special.noSpeech,
-      });
+      const rowStates = pending.length === n ? states : selectRows(states, pending);
+      const maxTokens = Math.min(maxNewTokens, config.maxTargetPositions - prompts[0].length);
+      let rows: RowDecode[];
+      // ONNX Runtime's beam search needs room for two tokens; shorter budgets use the step loop.
+      if (search && temperature === 0 && maxTokens >= 2) {
+        const decoded = await search.decode(rowStates, pending.map((i) => prompts[i]), { ...searchRules, timestamps }, maxTokens, languageTokens);
+        rows = decoded.map((row, k) => {
+          const i = pending[k];
+          if (!langs[i]) {
+            langs[i] = languageOfToken.get(row.languageToken) ?? 'en';
+            prompts[i] = prompts[i].map((id) => (id === -1 ? row.languageToken : id));
+          }
+          return rowFromSearch(row, { eot });
+        });
+      } else {
+        rows = await decodeRows({
+          decoder,
+          encoderStates: rowStates,
+          prompts: pending.map((i) => prompts[i]),
+          rules,
+          temperature,
+          randoms: pending.map((i) => seededRandom(windowHash(group[i], seed) ^ Math.imul(t + 1, 0x9e3779b1))),
+          maxNewTokens: maxTokens,
+          noSpeechToken: special.noSpeech,
+          sotIndex: context.length,
+        });
+      }
       const retry: number[] = [];
       rows.forEach((row, k) => {
         const i = pending[k];
@@ -305,7 +386,7 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
             duration,
             noSpeechProb,
           });
-      return { segments, language: langs[i], temperature: row.temperature, noSpeech: skip, tokens: row.tokens };
+      return { segments, language: langs[i]!, temperature: row.temperature, noSpeech: skip, tokens: row.tokens };
     });
   };
 

@@ -20,7 +20,10 @@ export interface ThreadData {
   engine: {
     modelDir: string;
     variant?: 'q8' | 'fp16' | 'fp32';
-    executionProvider?: 'auto' | 'cpu' | 'cuda';
+    executionProvider?: 'auto' | 'cpu' | 'cuda' | 'webgpu';
+    graphs?: 'auto' | 'prepared' | 'original';
+    preparedRoot?: string;
+    decodeLoop?: 'auto' | 'graph' | 'steps';
     threads?: number;
     batchSize?: number;
   };
@@ -132,7 +135,7 @@ async function handle(request: ThreadRequest): Promise<{ value: unknown; transfe
         .then((removed) => removed && logger.info({ removed }, 'removed decoded audio left by stopped processes'))
         .catch((err: unknown) => logger.warn({ err }, 'sweeping stale decoded audio failed'));
       [vad, engine] = await Promise.all([
-        SileroVad.load({ modelPath: data.vadModelPath, logger }),
+        SileroVad.load({ modelPath: data.vadModelPath, preparedRoot: data.engine.preparedRoot, logger }),
         loadWhisperEngine({ ...data.engine, logger }),
       ]);
       return { value: engine.info };

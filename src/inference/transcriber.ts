@@ -22,7 +22,9 @@ import { rm } from 'node:fs/promises';
 import { openPcmFile, pcmFromSamples, type PcmSource } from './audio/decode.js';
 import type { VadOptions } from './audio/vad.js';
 import {
-  chunkSampleRange,
+  chunkWindowLayout,
+  segmentToAudioTimes,
+  uncoveredSpeech,
   planFixedChunks,
   planVadChunks,
   type FixedPlanOptions,
@@ -58,11 +60,28 @@ export interface TranscriberOptions {
   /** @defaultValue 'q8' */
   variant?: 'q8' | 'fp16' | 'fp32';
   /** @defaultValue 'auto' (CUDA when available, else CPU) */
-  executionProvider?: 'auto' | 'cpu' | 'cuda';
+  executionProvider?: 'auto' | 'cpu' | 'cuda' | 'webgpu';
+  /** Prepared graphs when present ('auto'), required ('prepared'), or never ('original'). @defaultValue 'auto' */
+  graphs?: 'auto' | 'prepared' | 'original';
+  /** Folder of prepared graphs (npm run prepare-models). @defaultValue `<modelsDir>/prepared` */
+  preparedDir?: string;
+  /** Greedy decoding inside ONNX Runtime ('graph'), token by token ('steps'), or the faster for the provider. @defaultValue 'auto' */
+  decodeLoop?: 'auto' | 'graph' | 'steps';
   /** ONNX intra-op threads for Whisper. @defaultValue os.availableParallelism() */
   threads?: number;
-  /** Chunks decoded together in one encoder/decoder batch; results are yielded per batch. @defaultValue 4 */
+  /**
+   * Chunks decoded together in one encoder/decoder batch; results are yielded
+   * per batch. 1 on CPU: batches barely help there and the q8 decoder's
+   * answers shift with the batch (long-form WER 11.6 % at 1, 13.8 % at 4).
+   * @defaultValue 1
+   */
   batchSize?: number;
+  /**
+   * Prompt each window with the text before it (see TranscribeOptions). Off by
+   * default: on the long-form fixture it raised base's WER from 12.5 % to 14.3 %
+   * (a wrong window's text drags the next one along). @defaultValue false
+   */
+  conditionOnPreviousText?: boolean;
   /** 'vad' cuts chunks at pauses found by Silero VAD; 'fixed' uses consecutive 30-s windows. @defaultValue 'vad' */
   planner?: 'vad' | 'fixed';
   /** Silero thresholds; see VadOptions for defaults. */
@@ -239,12 +258,37 @@ class ThreadClient {
 function toChunkResult(chunk: AudioChunk, result: WindowResult): ChunkResult {
   const segments = result.noSpeech
     ? []
-    : result.segments.map((s) => ({
-        ...s,
-        start: Math.min(chunk.start + s.start, chunk.end),
-        end: Math.min(chunk.start + s.end, chunk.end),
-      }));
-  return { chunk, segments, language: result.language, temperature: result.temperature };
+    : result.segments.map((s) => ({ ...s, ...segmentToAudioTimes(chunk, s.start, s.end) }));
+  return { chunk, segments, language: result.language, temperature: result.temperature, tokens: result.tokens };
+}
+
+/**
+ * The tokens the next batch is conditioned on: this batch's decodes appended
+ * to the running context, as OpenAI whisper keeps `all_tokens`; a decode that
+ * needed a temperature above 0.5 starts it afresh (its text is likely wrong,
+ * and conditioning on it spreads the error), as does a gap of skipped chunks.
+ */
+function nextContext(context: number[], results: readonly ChunkResult[], batch: readonly AudioChunk[]): number[] {
+  let next = context;
+  results.forEach((result, k) => {
+    const contiguous = k === 0 || batch[k].index === batch[k - 1].index + 1;
+    if (result.temperature > 0.5 || !contiguous) next = [];
+    else next = [...next, ...(result.tokens ?? [])];
+  });
+  return next.slice(-MAX_CONTEXT_TOKENS);
+}
+
+/** More than the decoder can take (223 after <|startofprev|>); the engine trims to its model. */
+const MAX_CONTEXT_TOKENS = 448;
+
+/** A chunk's window: its pieces' samples one after another, with the join silences between them. */
+async function readChunk(pcm: PcmSource, chunk: AudioChunk): Promise<Float32Array> {
+  const layout = chunkWindowLayout(chunk);
+  if (layout.parts.length === 1) return pcm.read(layout.parts[0].from, layout.parts[0].to);
+  const window = new Float32Array(layout.length);
+  const parts = await Promise.all(layout.parts.map((p) => pcm.read(p.from, p.to)));
+  layout.parts.forEach((p, k) => window.set(parts[k], p.at));
+  return window;
 }
 
 class ThreadedTranscriber implements Transcriber {
@@ -258,7 +302,7 @@ class ThreadedTranscriber implements Transcriber {
   ) {}
 
   private get batchSize(): number {
-    return this.options.batchSize ?? 4;
+    return this.options.batchSize ?? 1;
   }
 
   private async open(audio: AudioInput, signal?: AbortSignal): Promise<PcmSource> {
@@ -329,8 +373,10 @@ class ThreadedTranscriber implements Transcriber {
       const skip = new Set(options.skipChunks ?? []);
       const todo = plan.chunks.filter((c) => !skip.has(c.index));
       const decodeOptions = { language: options.language, task: options.task };
+      const conditioned = options.conditionOnPreviousText ?? this.options.conditionOnPreviousText ?? false;
+      let context: number[] = [];
       const readBatch = (from: number) =>
-        Promise.all(todo.slice(from, from + this.batchSize).map((c) => pcm.read(...chunkSampleRange(c))));
+        Promise.all(todo.slice(from, from + this.batchSize).map((c) => readChunk(pcm, c)));
       let nextWindows = todo.length ? readBatch(0) : undefined;
       for (let from = 0; from < todo.length; from += this.batchSize) {
         if (signal?.aborted) throw abortReason(signal);
@@ -338,18 +384,19 @@ class ThreadedTranscriber implements Transcriber {
         const windows = await nextWindows!;
         const started = performance.now();
         const resultsPromise = this.thread.call<'decode'>(
-          { op: 'decode', windows, options: decodeOptions },
+          { op: 'decode', windows, options: { ...decodeOptions, previousTokens: conditioned ? context : undefined } },
           windows.map((w) => w.buffer as ArrayBuffer),
           signal,
         );
         // Read the next batch's audio while this one decodes.
         nextWindows = from + this.batchSize < todo.length ? readBatch(from + this.batchSize) : undefined;
         nextWindows?.catch(() => {});
-        const results = await resultsPromise;
+        const results = (await resultsPromise).map((result, k) => toChunkResult(batch[k], result));
+        await this.recoverSkippedSpeech(pcm, results, decodeOptions, signal);
+        context = nextContext(context, results, batch);
         const ms = Math.round(performance.now() - started);
-        for (let k = 0; k < batch.length; k++) {
+        for (const result of results) {
           if (signal?.aborted) throw abortReason(signal);
-          const result = toChunkResult(batch[k], results[k]);
           this.log.debug(
             { chunk: result.chunk.index, start: result.chunk.start, end: result.chunk.end, segments: result.segments.length, batchMs: ms },
             'chunk transcribed',
@@ -360,6 +407,37 @@ class ThreadedTranscriber implements Transcriber {
     } finally {
       await pcm.dispose();
     }
+  }
+
+  /**
+   * Decodes again the speech that no segment of its chunk covers (a packed
+   * window where Whisper stopped early or skipped an utterance) and adds what
+   * it finds to the chunk's segments, in time order. One extra pass at most.
+   */
+  private async recoverSkippedSpeech(
+    pcm: PcmSource,
+    results: ChunkResult[],
+    options: { language?: string; task?: 'transcribe' | 'translate' },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const retries = results.flatMap((result, k) => uncoveredSpeech(result.chunk, result.segments).map((window) => ({ k, window })));
+    if (retries.length === 0) return;
+    for (let from = 0; from < retries.length; from += this.batchSize) {
+      if (signal?.aborted) throw abortReason(signal);
+      const group = retries.slice(from, from + this.batchSize);
+      const windows = await Promise.all(group.map((r) => readChunk(pcm, r.window)));
+      const decoded = await this.thread.call<'decode'>(
+        { op: 'decode', windows, options },
+        windows.map((w) => w.buffer as ArrayBuffer),
+        signal,
+      );
+      group.forEach(({ k, window }, i) => {
+        const found = toChunkResult(window, decoded[i]).segments;
+        if (found.length === 0) return;
+        results[k].segments = [...results[k].segments, ...found].sort((a, b) => a.start - b.start || a.end - b.end);
+      });
+    }
+    this.log.debug({ windows: retries.length }, 'decoded speech the first pass skipped');
   }
 
   release(): Promise<void> {
@@ -396,18 +474,22 @@ class ThreadedTranscriber implements Transcriber {
  */
 export async function createTranscriber(options: TranscriberOptions): Promise<Transcriber> {
   const log = options.logger.child({ module: 'transcriber' });
-  const batchSize = options.batchSize ?? 4;
+  const batchSize = options.batchSize ?? 1;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new ValidationError(`batchSize must be a positive integer, got ${batchSize}`);
   if (options.planner && !['vad', 'fixed'].includes(options.planner)) {
     throw new ValidationError(`planner must be 'vad' or 'fixed', got ${String(options.planner)}`);
   }
-  const modelDir = resolveModelDir(options.model ?? 'tiny', { modelsDir: resolve(options.modelsDir ?? 'models') });
+  const modelsDir = resolve(options.modelsDir ?? 'models');
+  const modelDir = resolveModelDir(options.model ?? 'tiny', { modelsDir });
   const started = performance.now();
   const worker = startThread({
     engine: {
       modelDir,
       variant: options.variant,
       executionProvider: options.executionProvider,
+      graphs: options.graphs,
+      preparedRoot: resolve(options.preparedDir ?? join(modelsDir, 'prepared')),
+      decodeLoop: options.decodeLoop,
       threads: options.threads,
       batchSize,
     },
@@ -423,7 +505,18 @@ export async function createTranscriber(options: TranscriberOptions): Promise<Tr
   const thread = new ThreadClient(worker, options.logger.child({ thread: 'inference' }));
   try {
     const model = await thread.call<'init'>({ op: 'init' });
-    log.info({ model: model.name, dir: model.dir, variant: model.variant, executionProvider: model.executionProvider, ms: Math.round(performance.now() - started) }, 'transcriber ready');
+    log.info(
+      {
+        model: model.name,
+        dir: model.dir,
+        variant: model.variant,
+        executionProvider: model.executionProvider,
+        prepared: model.prepared,
+        decodeLoop: model.decodeLoop,
+        ms: Math.round(performance.now() - started),
+      },
+      'transcriber ready',
+    );
     return new ThreadedTranscriber(model, thread, options, log);
   } catch (err) {
     await worker.terminate();

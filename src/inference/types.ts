@@ -11,8 +11,14 @@ export interface AudioChunk {
   index: number;
   /** Absolute start in seconds. */
   start: number;
-  /** Absolute end in seconds (end - start <= 30). */
+  /** Absolute end in seconds (end - start <= 30 when the chunk has no pieces). */
   end: number;
+  /**
+   * Stretches of speech decoded together as one window, in time order, the
+   * silence between them left out (absolute seconds, at most 30 s in all).
+   * Absent: the chunk is the one stretch [start, end].
+   */
+  pieces?: { start: number; end: number }[];
 }
 
 export interface ChunkPlan {
@@ -44,6 +50,8 @@ export interface ChunkResult {
   language: string;
   /** Which decoding temperature produced the accepted result (0 unless a fallback ran). */
   temperature: number;
+  /** Tokens of the accepted decode (text and timestamps), what the next window is conditioned on. */
+  tokens?: number[];
 }
 
 /** Audio as a local file path, or as 16 kHz mono float32 samples already decoded. */
@@ -60,6 +68,12 @@ export interface TranscribeOptions {
   skipChunks?: Iterable<number>;
   /** Aborting stops at the next chunk boundary: the iterator ends by throwing the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Prompt each window with the text decoded before it (OpenAI's
+   * condition_on_previous_text). Windows of one batch share the text decoded
+   * before the batch. @defaultValue the transcriber's setting
+   */
+  conditionOnPreviousText?: boolean;
 }
 
 /** What the worker and CLI hold: a loaded model that turns audio into per-chunk results, off the caller's thread. */
@@ -80,7 +94,11 @@ export interface ModelInfo {
   dir: string;
   /** 'fp32' | 'fp16' | 'q8' */
   variant: string;
-  /** The execution provider actually in use: 'cuda' or 'cpu'. */
+  /** The execution provider actually in use: 'cuda', 'webgpu' or 'cpu'. */
   executionProvider: string;
   multilingual: boolean;
+  /** Whether the prepared graphs (tools/model-prep) are in use rather than the folder's own files. */
+  prepared: boolean;
+  /** Where greedy decoding runs: inside ONNX Runtime ('graph') or token by token ('steps'). */
+  decodeLoop: 'graph' | 'steps';
 }

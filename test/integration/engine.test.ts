@@ -51,7 +51,15 @@ describe('whisper engine (tiny, q8, CPU)', () => {
     const chosen = logs.lines.filter((l) => l.msg === 'execution provider chosen');
     expect(chosen).toHaveLength(1);
     expect(chosen[0]).toMatchObject({ executionProvider: engine.info.executionProvider, modelDir: tinyDir, variant: 'q8' });
-    expect(engine.info).toEqual({ name: 'whisper-tiny', dir: tinyDir, variant: 'q8', executionProvider: cudaBundled ? 'cuda' : 'cpu', multilingual: true });
+    expect(engine.info).toEqual({
+      name: 'whisper-tiny',
+      dir: tinyDir,
+      variant: 'q8',
+      executionProvider: cudaBundled ? 'cuda' : 'cpu',
+      multilingual: true,
+      prepared: true,
+      decodeLoop: 'graph',
+    });
     // Without the CUDA provider library 'auto' does not even try CUDA (no load error, no warning).
     if (!cudaBundled) expect(logs.lines.some((l) => l.msg === 'execution provider unavailable, falling back')).toBe(false);
   });

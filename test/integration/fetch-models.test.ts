@@ -13,6 +13,9 @@ import { runFetchModelsCli } from '../../src/tools/model-fetch/cli.js';
 import { IntegrityError } from '../../src/tools/model-fetch/download.js';
 import { fetchModel } from '../../src/tools/model-fetch/fetch-model.js';
 import { createProgress } from '../../src/tools/model-fetch/progress.js';
+import { findPreparedModel, preparedModelDir } from '../../src/inference/model/prepared.js';
+import { findPrepPython } from '../../src/tools/model-prep/prepare-model.js';
+import { packagedModelDir } from '../helpers/models.js';
 import { freePort } from '../helpers/ports.js';
 
 const REPO = 'onnx-community/whisper-base';
@@ -346,6 +349,39 @@ describe('fetch-models CLI', () => {
     expect(code).toBe(0);
     expect(ok.text()).toContain(`${join(dest, 'whisper-base')} ready: ${REPO} q8, 7 files (7 fetched)`);
   });
+
+  it('--prepare builds the prepared graphs of what it fetched, and says so when the files are no model', async () => {
+    // A hub serving the real tiny q8 export (as whisper-base): fetch, then the real preparation.
+    const real = new FakeHub();
+    const tiny = packagedModelDir('tiny');
+    for (const file of ['config.json', 'generation_config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json']) {
+      real.add(file, await readFile(join(tiny, file)), false);
+    }
+    for (const file of ['onnx/encoder_model_quantized.onnx', 'onnx/decoder_model_merged_quantized.onnx']) real.add(file, await readFile(join(tiny, file)), true);
+    await real.start();
+    try {
+      const out = collector();
+      const err = collector();
+      const env = { MODEL_PREP_PYTHON: findPrepPython(process.env) };
+      expect(await runFetchModelsCli(['--model', 'base', '--dest', dest, '--base-url', real.baseUrl, '--prepare'], { stdout: out, stderr: err, env })).toBe(0);
+      const folder = join(dest, 'whisper-base');
+      const lookup = await findPreparedModel(join(dest, 'prepared'), folder, 'q8');
+      expect(lookup.found?.dir).toBe(preparedModelDir(join(dest, 'prepared'), folder, 'q8'));
+      expect(out.text()).toContain(`${folder} prepared → ${lookup.found?.dir}`);
+    } finally {
+      await real.stop();
+    }
+
+    // The random bytes of the shared fake hub are no ONNX model: fetched, then a one-line failure.
+    const err = collector();
+    const code = await runFetchModelsCli(['--model', 'base', '--dest', dest, '--base-url', hub.baseUrl, '--prepare'], {
+      stdout: collector(),
+      stderr: err,
+      env: { MODEL_PREP_PYTHON: findPrepPython(process.env) },
+    });
+    expect(code).toBe(1);
+    expect(err.text()).toMatch(/^fetch-models: preparing .*whisper-base \(q8\) failed \(exit 1\)/m);
+  }, 180_000);
 
   it('npm run fetch-models prints one line and exits 1 when offline', async () => {
     const port = await freePort();

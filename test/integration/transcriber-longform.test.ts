@@ -1,10 +1,14 @@
 /**
- * Full long-form run with whisper-tiny (about 1-3 min on 2 cores): segment
- * onsets against the file's exact clip boundaries, and no text from the
- * silence and noise stretches.
+ * Full long-form run with whisper-base at the default settings (about 1 min
+ * on 2 cores): segment onsets against the file's exact clip boundaries, and
+ * no text from the silence and noise stretches. Base, the model recommended
+ * for CPUs: with the speech of several pauses packed into one window, tiny
+ * runs segments on across the joins more often (69/79 onsets against base's
+ * 78/79; 79/79 for tiny without packing, at 5 points more WER for base).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/logger.js';
+import { chunkStretches } from '../../src/inference/chunking.js';
 import { createTranscriber } from '../../src/inference/transcriber.js';
 import type { ChunkPlan, ChunkResult, Segment, Transcriber } from '../../src/inference/types.js';
 import { LONGFORM, LONGFORM_NOISE, LONGFORM_SILENCE, type LongformSegment, longformSpeech } from '../helpers/fixtures.js';
@@ -13,14 +17,14 @@ const FILE = LONGFORM;
 const SILENCE = LONGFORM_SILENCE;
 const NOISE = LONGFORM_NOISE;
 
-describe('long-form transcription (whisper-tiny, VAD plan)', () => {
+describe('long-form transcription (whisper-base, VAD plan)', () => {
   let transcriber: Transcriber;
   let clips: LongformSegment[];
   let plan: ChunkPlan;
   const results: ChunkResult[] = [];
 
   beforeAll(async () => {
-    transcriber = await createTranscriber({ model: 'tiny', batchSize: 4, executionProvider: 'cpu', logger: createLogger({ level: 'warn' }) });
+    transcriber = await createTranscriber({ model: 'base', executionProvider: 'cpu', logger: createLogger({ level: 'warn' }) });
     clips = longformSpeech();
   }, 120_000);
   afterAll(async () => {
@@ -47,9 +51,10 @@ describe('long-form transcription (whisper-tiny, VAD plan)', () => {
     const segments = results.flatMap((r) => r.segments);
     expect(segments.filter((s) => inside(s, SILENCE))).toEqual([]);
     expect(segments.filter((s) => inside(s, NOISE))).toEqual([]);
-    for (const chunk of plan.chunks) {
-      expect(chunk.end <= SILENCE.start || chunk.start >= SILENCE.end).toBe(true);
-      expect(chunk.end <= NOISE.start || chunk.start >= NOISE.end).toBe(true);
+    // Packed chunks may span them, but none of their pieces of audio reaches in.
+    for (const stretch of plan.chunks.flatMap(chunkStretches)) {
+      expect(stretch.end <= SILENCE.start || stretch.start >= SILENCE.end).toBe(true);
+      expect(stretch.end <= NOISE.start || stretch.start >= NOISE.end).toBe(true);
     }
   });
 });

@@ -88,23 +88,32 @@ describe('Transcriber (whisper-tiny in a worker thread)', () => {
     expect(results[0].language).toBe('en');
   });
 
-  it('plans a joined clip into three chunks, transcribes them in order, and agrees with a given plan', async () => {
+  it('packs a joined clip into chunks of at most 30 s of speech, transcribes them in order, and agrees with a given plan', async () => {
     const plan = await transcriber.plan(joined);
     expect(plan.planner).toBe('vad');
-    expect(plan.chunks).toHaveLength(3);
+    // jfk and the stew clip share a window (the 3-s pause left out); the second jfk does not fit.
+    expect(plan.chunks).toHaveLength(2);
+    expect(plan.chunks[0].pieces).toHaveLength(2);
+    expect(plan.chunks[0].pieces![1].start).toBeGreaterThan(13);
     const results = await collect(transcriber.transcribe(joined, { plan, language: 'en' }));
     expect(results.map((r) => r.chunk)).toEqual(plan.chunks);
-    expect(words(results)).toContain('dinner');
+    expect(words([results[0]])).toContain('dinner');
+    // The stew clip's segments sit at its absolute position (after ~14 s), not right after jfk's.
+    const stew = results[0].segments.find((seg) => /dinner/i.test(seg.text))!;
+    expect(stew.start).toBeGreaterThan(13.5);
     // Segments of the last chunk sit at its absolute position (after ~35.4 s).
-    expect(results[2].segments[0].start).toBeGreaterThan(plan.chunks[2].start - 0.01);
-    expect(results[2].segments[0].start).toBeGreaterThan(27);
+    expect(results[1].segments[0].start).toBeGreaterThan(plan.chunks[1].start - 0.01);
+    expect(results[1].segments[0].start).toBeGreaterThan(27);
   });
 
   it('skips chunks already saved, keeping indices and offsets', async () => {
     const plan = await transcriber.plan(joined);
-    const results = await collect(transcriber.transcribe(joined, { plan, skipChunks: [0, 2], language: 'en' }));
-    expect(results.map((r) => r.chunk)).toEqual([plan.chunks[1]]);
+    const results = await collect(transcriber.transcribe(joined, { plan, skipChunks: [1], language: 'en' }));
+    expect(results.map((r) => r.chunk)).toEqual([plan.chunks[0]]);
     expect(words(results)).toContain('stew');
+    const last = await collect(transcriber.transcribe(joined, { plan, skipChunks: [0], language: 'en' }));
+    expect(last.map((r) => r.chunk.index)).toEqual([1]);
+    expect(words(last)).toContain('country');
   });
 
   it('stops at a chunk boundary when aborted between chunks', async () => {

@@ -59,7 +59,8 @@ export interface MeetingDocument {
 export interface StoredPlan {
   planner: 'vad' | 'fixed';
   durationSec: number;
-  chunks: { index: number; start: number; end: number }[];
+  /** `pieces`: the stretches a packed chunk joins (see AudioChunk). */
+  chunks: { index: number; start: number; end: number; pieces?: { start: number; end: number }[] }[];
 }
 
 export interface NewMeeting {
@@ -186,7 +187,10 @@ export class MeetingRepository {
     await this.transition(meetingId, 'plan', (m) => {
       assertOwner(m, epoch);
       if (m.plan) return null;
-      const stored: StoredPlan = { planner: plan.planner, durationSec: plan.durationSec, chunks: plan.chunks.map(({ index, start, end }) => ({ index, start, end })) };
+      const chunks = plan.chunks.map(({ index, start, end, pieces }) =>
+        pieces ? { index, start, end, pieces: pieces.map((p) => ({ start: p.start, end: p.end })) } : { index, start, end },
+      );
+      const stored: StoredPlan = { planner: plan.planner, durationSec: plan.durationSec, chunks };
       return { set: { plan: stored } };
     });
   }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import { BadAudioError } from '../../core/errors.js';
 import { SAMPLE_RATE } from '../types.js';
+import { sniffFile, type ContainerFamily } from './sniff.js';
 import {
   ALLOWED_DEMUXERS,
   allowedDemuxer,
@@ -49,6 +50,22 @@ export interface DecodeOptions {
   tempDir?: string;
   logger: Logger;
 }
+
+/** ffmpeg's demuxer for a container the magic bytes identify beyond doubt (ffprobe names the same). */
+const SNIFFED_DEMUXER: Partial<Record<ContainerFamily, string>> = {
+  wav: 'wav',
+  flac: 'flac',
+  ogg: 'ogg',
+  mp3: 'mp3',
+  aac: 'aac',
+  mp4: 'mov',
+  matroska: 'matroska',
+  w64: 'w64',
+  aiff: 'aiff',
+  caf: 'caf',
+  au: 'au',
+  amr: 'amr',
+};
 
 /**
  * Temporary folders carry host and pid, so that a process killed mid-job
@@ -189,24 +206,69 @@ export class AudioDecoder {
    * Probes and decodes `path` into a temporary raw file. The caller owns the
    * result and must `pcm.dispose()` it. Throws BadAudioError for anything that
    * is not decodable audio, and the signal's reason when aborted.
+   *
+   * When the file's magic bytes name its container, ffmpeg starts on that
+   * demuxer while ffprobe checks the file, instead of after it: a short clip
+   * saves a process start. ffprobe still decides: its error wins, and a
+   * container it names differently is decoded again with its demuxer.
    */
   async decode(path: string, signal?: AbortSignal): Promise<DecodedAudio> {
     signal?.throwIfAborted();
-    const info = await this.probe(path);
-    signal?.throwIfAborted();
-    const demuxer = allowedDemuxer(info.formatName);
-    if (!demuxer) throw new BadAudioError(`container format not accepted: ${info.formatName}`);
+    const local = (await assertLocalFile(path)).path;
+    const sniffed = await sniffFile(local).then((family) => (family ? SNIFFED_DEMUXER[family] : undefined), () => undefined);
+    const speculative = new AbortController();
+    const stop = () => speculative.abort(signal?.reason);
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      const early = sniffed ? this.decodeAs(local, sniffed, speculative.signal) : undefined;
+      early?.catch(() => {});
+      let info: AudioProbe;
+      try {
+        info = await this.probe(path);
+      } catch (err) {
+        speculative.abort(err);
+        await early?.then((pcm) => pcm.dispose(), () => {});
+        throw err;
+      }
+      signal?.throwIfAborted();
+      const demuxer = allowedDemuxer(info.formatName);
+      if (!demuxer) {
+        speculative.abort();
+        await early?.then((pcm) => pcm.dispose(), () => {});
+        throw new BadAudioError(`container format not accepted: ${info.formatName}`);
+      }
+      let pcm: PcmSource;
+      if (early && demuxer === sniffed) {
+        pcm = await early;
+      } else {
+        if (early) {
+          speculative.abort();
+          await early.then((p) => p.dispose(), () => {});
+        }
+        pcm = await this.decodeAs(local, demuxer, signal);
+      }
+      if (info.durationSec > 0 && pcm.durationSec + 1 < info.durationSec * 0.9) {
+        this.log.warn({ declaredSec: info.durationSec, decodedSec: pcm.durationSec }, 'decoded audio is shorter than the container says');
+      }
+      this.log.debug({ durationSec: pcm.durationSec, format: info.formatName, codec: info.codec, overlapped: demuxer === sniffed }, 'audio decoded');
+      return { pcm, probe: info };
+    } finally {
+      signal?.removeEventListener('abort', stop);
+    }
+  }
+
+  /** ffmpeg with a fixed demuxer into a new temporary raw file. */
+  private async decodeAs(localPath: string, demuxer: string, signal?: AbortSignal): Promise<PcmSource> {
     const dir = await mkdtemp(join(this.options.tempDir ?? tmpdir(), tempDirPrefix()));
     const outPath = join(dir, 'audio.f32le');
     try {
-      const started = performance.now();
       await this.runFfmpeg(
         [
           '-nostdin', '-hide_banner', '-v', 'error',
           '-protocol_whitelist', 'file,pipe',
           '-format_whitelist', ALLOWED_DEMUXERS.join(','),
           '-f', demuxer,
-          '-i', fileUrlForFfmpeg((await assertLocalFile(path)).path),
+          '-i', fileUrlForFfmpeg(localPath),
           '-map', '0:a:0', '-vn', '-sn', '-dn',
           '-ac', '1', '-ar', String(SAMPLE_RATE),
           '-c:a', 'pcm_f32le', '-f', 'f32le', '-y', outPath,
@@ -214,15 +276,11 @@ export class AudioDecoder {
         signal,
       );
       const pcm = await openPcmFile(outPath, dir);
-      if (pcm.sampleCount === 0) throw new BadAudioError('the input holds no audio samples');
-      this.log.debug(
-        { durationSec: pcm.durationSec, format: info.formatName, codec: info.codec, ms: Math.round(performance.now() - started) },
-        'audio decoded',
-      );
-      if (info.durationSec > 0 && pcm.durationSec + 1 < info.durationSec * 0.9) {
-        this.log.warn({ declaredSec: info.durationSec, decodedSec: pcm.durationSec }, 'decoded audio is shorter than the container says');
+      if (pcm.sampleCount === 0) {
+        await pcm.dispose();
+        throw new BadAudioError('the input holds no audio samples');
       }
-      return { pcm, probe: info };
+      return pcm;
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;

@@ -11,6 +11,7 @@ import type { Logger } from '../../core/logger.js';
 import type { FrameProbabilities, SpeechRegion } from '../chunking.js';
 import { SAMPLE_RATE } from '../types.js';
 import type { PcmSource } from './decode.js';
+import { findPreparedVad } from '../model/prepared.js';
 
 /** Samples per Silero frame at 16 kHz. */
 export const VAD_FRAME_SAMPLES = 512;
@@ -122,17 +123,23 @@ export async function windowRms(source: PcmSource, windowSamples: number): Promi
 /**
  * One loaded Silero model. Single-threaded ONNX session (the frames are
  * sequential anyway, and one intra-op thread keeps results identical across
- * machines); not safe for concurrent `detect` calls.
+ * machines); not safe for concurrent `detect` calls. The prepared model
+ * (tools/model-prep, Silero inside a Scan) takes a block of frames per run;
+ * the plain model takes one frame per run, with the same results.
  */
 export class SileroVad {
   private constructor(
     private readonly session: ort.InferenceSession,
+    /** Whether the prepared Scan model is loaded (one run per block of frames). */
+    readonly scan: boolean,
     private readonly log: Logger,
   ) {}
 
-  static async load(options: { modelPath?: string; logger: Logger }): Promise<SileroVad> {
-    const modelPath = options.modelPath ?? bundledSileroModelPath();
+  static async load(options: { modelPath?: string; preparedRoot?: string; logger: Logger }): Promise<SileroVad> {
+    const sourcePath = options.modelPath ?? bundledSileroModelPath();
     const log = options.logger.child({ module: 'vad' });
+    const prepared = options.preparedRoot ? await findPreparedVad(options.preparedRoot, sourcePath) : undefined;
+    const modelPath = prepared?.found ?? sourcePath;
     const session = await ort.InferenceSession.create(modelPath, {
       executionProviders: ['cpu'],
       intraOpNumThreads: 1,
@@ -140,7 +147,7 @@ export class SileroVad {
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
     });
-    const expected = ['input', 'state', 'sr'];
+    const expected = prepared?.found ? ['frames', 'initial_state'] : ['input', 'state', 'sr'];
     const missing = expected.filter((name) => !session.inputNames.includes(name));
     if (missing.length) {
       await session.release();
@@ -148,12 +155,45 @@ export class SileroVad {
         `${modelPath} is not a Silero v5 model: inputs ${session.inputNames.join(', ')} lack ${missing.join(', ')}`,
       );
     }
-    log.info({ modelPath }, 'silero vad loaded');
-    return new SileroVad(session, log);
+    if (prepared && 'reason' in prepared) log.debug({ reason: prepared.reason }, 'no prepared silero vad: one run per frame');
+    log.info({ modelPath, scan: Boolean(prepared?.found) }, 'silero vad loaded');
+    return new SileroVad(session, Boolean(prepared?.found), log);
   }
 
   /** Speech probability of every 512-sample frame (the last frame zero-padded). */
   async frameProbabilities(source: PcmSource): Promise<Float32Array> {
+    return this.scan ? this.scanProbabilities(source) : this.frameByFrame(source);
+  }
+
+  /** The prepared model: a block of frames (each with its 64 samples of context) per run, state carried across blocks. */
+  private async scanProbabilities(source: PcmSource): Promise<Float32Array> {
+    const frameCount = Math.ceil(source.sampleCount / VAD_FRAME_SAMPLES);
+    const probs = new Float32Array(frameCount);
+    let state: ort.Tensor = new ort.Tensor('float32', new Float32Array(STATE_SIZE), [2, 1, 128]);
+    const rowLength = CONTEXT_SAMPLES + VAD_FRAME_SAMPLES;
+    const context = new Float32Array(CONTEXT_SAMPLES);
+    for (let frame = 0; frame < frameCount; frame += READ_BLOCK_FRAMES) {
+      const block = await source.read(frame * VAD_FRAME_SAMPLES, (frame + READ_BLOCK_FRAMES) * VAD_FRAME_SAMPLES);
+      const framesHere = Math.min(READ_BLOCK_FRAMES, frameCount - frame);
+      const rows = new Float32Array(framesHere * rowLength);
+      for (let f = 0; f < framesHere; f++) {
+        const row = rows.subarray(f * rowLength, (f + 1) * rowLength);
+        row.set(context, 0);
+        row.set(block.subarray(f * VAD_FRAME_SAMPLES, (f + 1) * VAD_FRAME_SAMPLES), CONTEXT_SAMPLES);
+        // The next frame's context is this frame's tail (zero padding included, as the per-frame loop does).
+        context.set(row.subarray(rowLength - CONTEXT_SAMPLES));
+      }
+      const out = await this.session.run({ frames: new ort.Tensor('float32', rows, [framesHere, rowLength]), initial_state: state }, [
+        'probs',
+        'final_state',
+      ]);
+      probs.set(out.probs.data as Float32Array, frame);
+      state = out.final_state;
+    }
+    return probs;
+  }
+
+  private async frameByFrame(source: PcmSource): Promise<Float32Array> {
     const frameCount = Math.ceil(source.sampleCount / VAD_FRAME_SAMPLES);
     const probs = new Float32Array(frameCount);
     const state = new Float32Array(STATE_SIZE);

@@ -107,7 +107,7 @@ export async function decodeRows(options: DecodeRowsOptions): Promise<RowDecode[
       next.push(token);
     }
     if (still.length === 0) break;
-    if (still.length < active.length) decoder.keepRows(still);
+    if (still.length < active.length) await decoder.keepRows(still);
     active = still.map((b) => active[b]);
     logits = await decoder.step(next);
   }

@@ -27,16 +27,28 @@ export interface DecoderRunner {
    * `encoderStates` [rows, frames, dModel] and keeps the cache.
    */
   start(encoderStates: ort.Tensor, prompts: readonly (readonly number[])[]): Promise<DecoderLogits>;
+  /**
+   * Logits of a cache-less pass over `prompts`, without keeping (or copying
+   * out) the KV cache; the running batch is left as it was.
+   */
+  logitsOnly(encoderStates: ort.Tensor, prompts: readonly (readonly number[])[]): Promise<DecoderLogits>;
   /** Feeds one token per current row; returns logits [rows, 1, vocab]. */
   step(tokens: readonly number[]): Promise<DecoderLogits>;
   /** Keeps only the given current rows, in that order (batch shrink when rows finish). */
-  keepRows(rows: readonly number[]): void;
+  keepRows(rows: readonly number[]): Promise<void>;
 }
 
 interface PastName {
   input: string;
   output: string;
   kind: 'decoder' | 'encoder';
+}
+
+/** A device-resident (WebGPU) tensor brought to the CPU; CPU tensors as they are. */
+async function onCpu(tensor: ort.Tensor): Promise<ort.Tensor> {
+  if (tensor.location === 'cpu' || tensor.location === 'cpu-pinned') return tensor;
+  const data = await tensor.getData(true);
+  return new ort.Tensor(tensor.type as 'float32', data as Float32Array, tensor.dims);
 }
 
 const PAST = /^past_key_values\.(\d+)\.(decoder|encoder)\.(key|value)$/;
@@ -83,24 +95,32 @@ export function createDecoderRunner(
     return { data: float32Data(tensor), rows: r, positions, vocab };
   };
 
+  const firstPass = async (states: ort.Tensor, prompts: readonly (readonly number[])[], fetch: string[]) => {
+    if (prompts.length === 0) throw new ValidationError('decoder batch is empty');
+    if (prompts.some((p) => p.length !== prompts[0].length)) throw new ValidationError('decoder prompts must share one length');
+    const feeds: Record<string, ort.Tensor> = { input_ids: ids(prompts), encoder_hidden_states: states };
+    for (const past of pasts) {
+      const type = pastType(past.input);
+      const empty = type === 'float16' ? new Uint16Array(0) : new Float32Array(0);
+      feeds[past.input] = new ort.Tensor(type, empty, [prompts.length, shape.heads, 0, shape.headDim]);
+    }
+    if (hasCacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', new Uint8Array([0]), [1]);
+    return runSession(session, feeds, fetch, log);
+  };
+
   return {
     get rows() {
       return rows;
     },
     async start(states, prompts) {
-      if (prompts.length === 0) throw new ValidationError('decoder batch is empty');
-      if (prompts.some((p) => p.length !== prompts[0].length)) throw new ValidationError('decoder prompts must share one length');
+      const out = await firstPass(states, prompts, firstFetch);
       encoderStates = states;
       rows = prompts.length;
-      const feeds: Record<string, ort.Tensor> = { input_ids: ids(prompts), encoder_hidden_states: states };
-      for (const past of pasts) {
-        const type = pastType(past.input);
-        const empty = type === 'float16' ? new Uint16Array(0) : new Float32Array(0);
-        feeds[past.input] = new ort.Tensor(type, empty, [rows, shape.heads, 0, shape.headDim]);
-      }
-      if (hasCacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', new Uint8Array([0]), [1]);
-      const out = await runSession(session, feeds, firstFetch, log);
       cache = new Map(pasts.map((p) => [p.input, out[p.output]]));
+      return toLogits(out.logits);
+    },
+    async logitsOnly(states, prompts) {
+      const out = await firstPass(states, prompts, ['logits']);
       return toLogits(out.logits);
     },
     async step(tokens) {
@@ -116,11 +136,11 @@ export function createDecoderRunner(
       for (const past of pasts) if (past.kind === 'decoder') cache.set(past.input, out[past.output]);
       return toLogits(out.logits);
     },
-    keepRows(keep) {
+    async keepRows(keep) {
       if (!encoderStates) throw new Error('decoder keepRows before start');
       if (keep.length === rows && keep.every((r, i) => r === i)) return;
       encoderStates = selectRows(encoderStates, keep);
-      for (const [name, tensor] of cache) cache.set(name, selectRows(tensor, keep));
+      for (const [name, tensor] of cache) cache.set(name, selectRows(await onCpu(tensor), keep));
       rows = keep.length;
     },
   };

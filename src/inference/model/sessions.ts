@@ -1,19 +1,22 @@
 /**
- * ONNX Runtime sessions of a Whisper model: file choice per variant, the
- * execution-provider choice, the one place that calls `session.run()`, and
- * release.
+ * ONNX Runtime sessions of a Whisper model: file choice per variant (the
+ * prepared graphs when they are there), the execution-provider choice, the
+ * one place that calls `session.run()`, and release.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from '../../core/logger.js';
 import { NotFoundError, UnavailableError, ValidationError, coerceError } from '../../core/errors.js';
+import { findPreparedModel, type PreparedModel } from './prepared.js';
 
 export type ModelVariant = 'q8' | 'fp16' | 'fp32';
-export type ExecutionProviderSetting = 'auto' | 'cpu' | 'cuda';
-export type ExecutionProvider = 'cpu' | 'cuda';
+export type ExecutionProviderSetting = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
+/** Which graph files to load: prepared ones when present ('auto'), only prepared ones, or the model folder's own. */
+export type GraphSource = 'auto' | 'prepared' | 'original';
 
 const VARIANT_SUFFIX: Record<ModelVariant, string> = { q8: '_quantized', fp16: '_fp16', fp32: '' };
 
@@ -49,8 +52,10 @@ export function executionProviderCandidates(setting: ExecutionProviderSetting, c
       return ['cuda'];
     case 'cpu':
       return ['cpu'];
+    case 'webgpu':
+      return ['webgpu'];
     default:
-      throw new ValidationError(`unknown execution provider "${String(setting)}": use auto, cpu or cuda`);
+      throw new ValidationError(`unknown execution provider "${String(setting)}": use auto, cpu, cuda or webgpu`);
   }
 }
 
@@ -75,22 +80,34 @@ export interface SessionOptions {
   executionProvider?: ExecutionProviderSetting;
   /** ORT intra-op threads. @defaultValue os.availableParallelism() */
   threads?: number;
+  /** @defaultValue 'auto' */
+  graphs?: GraphSource;
+  /** Folder of prepared graphs (tools/model-prep). @defaultValue ./models/prepared */
+  preparedRoot?: string;
+  /** Also open the decode-loop graph (prepared graphs only). @defaultValue false */
+  searchGraph?: boolean;
+  /** Decoder layers (config.json), to keep each layer's KV cache on a WebGPU device. */
+  decoderLayers: number;
   logger: Logger;
 }
 
 export interface WhisperSessions {
   readonly encoder: ort.InferenceSession;
   readonly decoder: ort.InferenceSession;
+  /** The WhisperBeamSearch decode-loop graph, when asked for and prepared graphs are in use. */
+  readonly search?: ort.InferenceSession;
+  /** The prepared graphs in use, if any. */
+  readonly prepared?: PreparedModel;
   /** The provider the sessions run on. */
   readonly executionProvider: ExecutionProvider;
   readonly variant: ModelVariant;
-  /** Releases both sessions. Idempotent; runs both releases even when one fails. */
+  /** Releases every session. Idempotent; runs all releases even when one fails. */
   release(): Promise<void>;
 }
 
 function sessionOptions(provider: ExecutionProvider, threads: number): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId: 0 }] : ['cpu'],
+    executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId: 0 }] : [provider],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
@@ -99,32 +116,97 @@ function sessionOptions(provider: ExecutionProvider, threads: number): ort.Infer
 }
 
 /**
- * Opens the encoder and merged decoder on the first provider that works and
- * logs the choice once (`{ executionProvider, modelDir, variant }`). Under
- * 'auto' a CUDA failure is logged as a warning and CPU is used.
- * @throws ValidationError on an unknown variant or provider; NotFoundError on
- * missing files; UnavailableError when no provider could open the model.
+ * Under WebGPU the decoder's KV cache (self- and cross-attention presents)
+ * stays on the device (`gpu-buffer`), so the step loop feeds it back without
+ * a round trip; logits always come to the CPU, where the logit rules run.
+ */
+function decoderOptions(provider: ExecutionProvider, threads: number, layers: number): ort.InferenceSession.SessionOptions {
+  const options = sessionOptions(provider, threads);
+  if (provider !== 'webgpu') return options;
+  const onDevice: Record<string, 'gpu-buffer'> = {};
+  for (let i = 0; i < layers; i++) {
+    for (const kind of ['decoder', 'encoder']) for (const kv of ['key', 'value']) onDevice[`present.${i}.${kind}.${kv}`] = 'gpu-buffer';
+  }
+  return { ...options, preferredOutputLocation: onDevice };
+}
+
+/**
+ * The search graph allocates a fresh KV cache per run, sized by the prompt and
+ * the tokens decoded, so a CPU arena keeps every size it has seen: peak RSS
+ * grew past 2 GB over a long recording with it, ~620 MB steady without, for
+ * 5-8 % of decode speed.
+ */
+function searchOptions(provider: ExecutionProvider, threads: number): ort.InferenceSession.SessionOptions {
+  const options = sessionOptions(provider, threads);
+  return provider === 'cpu' ? { ...options, enableCpuMemArena: false } : options;
+}
+
+/** Which files to load: the prepared graphs when allowed and fresh, else the model folder's own. */
+async function chooseGraphs(
+  options: SessionOptions,
+  variant: ModelVariant,
+  log: Logger,
+): Promise<{ encoder: string; decoder: string; prepared?: PreparedModel }> {
+  const graphs = options.graphs ?? 'auto';
+  if (!['auto', 'prepared', 'original'].includes(graphs)) {
+    throw new ValidationError(`unknown graph source "${String(graphs)}": use auto, prepared or original`);
+  }
+  if (graphs !== 'original') {
+    const root = resolve(options.preparedRoot ?? join('models', 'prepared'));
+    const lookup = await findPreparedModel(root, options.modelDir, variant);
+    if (lookup.found) {
+      log.info({ preparedDir: lookup.found.dir, recipe: lookup.found.recipeVersion }, 'using prepared graphs');
+      return { encoder: lookup.found.encoder, decoder: lookup.found.decoder, prepared: lookup.found };
+    }
+    if (graphs === 'prepared') {
+      throw new NotFoundError(`no usable prepared graphs for ${options.modelDir} (${variant}): ${lookup.reason}; run npm run prepare-models`);
+    }
+    log.warn(
+      { modelDir: options.modelDir, variant, reason: lookup.reason },
+      'prepared graphs unavailable: using the original files, about twice as slow (run npm run prepare-models)',
+    );
+  }
+  return modelFiles(options.modelDir, variant);
+}
+
+/**
+ * Opens the encoder and merged decoder (and, when asked, the decode-loop
+ * graph) on the first provider that works and logs the choice once
+ * (`{ executionProvider, modelDir, variant }`). Under 'auto' a CUDA failure
+ * is logged as a warning and CPU is used.
+ * @throws ValidationError on an unknown variant, provider or graph source;
+ * NotFoundError on missing files; UnavailableError when no provider could
+ * open the model.
  */
 export async function createWhisperSessions(options: SessionOptions): Promise<WhisperSessions> {
   const variant = options.variant ?? 'q8';
   const setting = options.executionProvider ?? 'auto';
   const candidates = executionProviderCandidates(setting);
-  const files = modelFiles(options.modelDir, variant);
   const threads = options.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new ValidationError(`threads must be a positive integer, got ${threads}`);
   const log = options.logger.child({ module: 'onnx-sessions' });
+  const files = await chooseGraphs(options, variant, log);
 
   let lastError: Error | undefined;
   for (const provider of candidates) {
-    let encoder: ort.InferenceSession | undefined;
+    const opened: ort.InferenceSession[] = [];
     try {
-      encoder = await ort.InferenceSession.create(files.encoder, sessionOptions(provider, threads));
-      const decoder = await ort.InferenceSession.create(files.decoder, sessionOptions(provider, threads));
-      log.info({ executionProvider: provider, modelDir: options.modelDir, variant, threads }, 'execution provider chosen');
-      return wrapSessions(encoder, decoder, provider, variant, log);
+      const open = async (path: string, sessionOptionsFor: ort.InferenceSession.SessionOptions) => {
+        const session = await ort.InferenceSession.create(path, sessionOptionsFor);
+        opened.push(session);
+        return session;
+      };
+      const encoder = await open(files.encoder, sessionOptions(provider, threads));
+      const decoder = await open(files.decoder, decoderOptions(provider, threads, options.decoderLayers));
+      const search = options.searchGraph && files.prepared ? await open(files.prepared.search, searchOptions(provider, threads)) : undefined;
+      log.info(
+        { executionProvider: provider, modelDir: options.modelDir, variant, threads, prepared: Boolean(files.prepared), searchGraph: Boolean(search) },
+        'execution provider chosen',
+      );
+      return wrapSessions({ encoder, decoder, search, prepared: files.prepared }, provider, variant, log);
     } catch (thrown) {
       lastError = coerceError(thrown);
-      await encoder?.release().catch(() => undefined);
+      await Promise.allSettled(opened.map((s) => s.release()));
       if (provider !== candidates.at(-1)) {
         log.warn({ err: lastError, executionProvider: provider, modelDir: options.modelDir }, 'execution provider unavailable, falling back');
       }
@@ -137,21 +219,20 @@ export async function createWhisperSessions(options: SessionOptions): Promise<Wh
 }
 
 function wrapSessions(
-  encoder: ort.InferenceSession,
-  decoder: ort.InferenceSession,
+  sessions: { encoder: ort.InferenceSession; decoder: ort.InferenceSession; search?: ort.InferenceSession; prepared?: PreparedModel },
   executionProvider: ExecutionProvider,
   variant: ModelVariant,
   log: Logger,
 ): WhisperSessions {
   let released: Promise<void> | undefined;
   return {
-    encoder,
-    decoder,
+    ...sessions,
     executionProvider,
     variant,
     release() {
       released ??= (async () => {
-        const results = await Promise.allSettled([encoder.release(), decoder.release()]);
+        const all = [sessions.encoder, sessions.decoder, sessions.search].filter((s): s is ort.InferenceSession => s !== undefined);
+        const results = await Promise.allSettled(all.map((s) => s.release()));
         for (const result of results) {
           if (result.status === 'rejected') log.warn({ err: coerceError(result.reason) }, 'session release failed');
         }

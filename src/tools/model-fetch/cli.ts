@@ -1,7 +1,9 @@
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ValidationError, coerceError } from '../../core/errors.js';
 import { MODEL_REPOS, parseVariant, resolveModel } from './catalog.js';
 import { fetchModel } from './fetch-model.js';
+import { findPrepPython, prepareModel } from '../model-prep/prepare-model.js';
 import { type ProgressStream, createProgress, formatBytes } from './progress.js';
 
 export const USAGE = `usage: npm run fetch-models -- --model <name> [--variant q8|fp16|fp32] [--dest models]
@@ -12,6 +14,7 @@ export const USAGE = `usage: npm run fetch-models -- --model <name> [--variant q
   --base-url  hub root (default: $HF_ENDPOINT or https://huggingface.co)
   --revision  branch, tag or commit to fetch (default main; pin a commit for reproducible images)
   --repo      fetch another repository in the same layout
+  --prepare   then build its prepared graphs (npm run prepare-models; needs scripts/setup-model-prep.sh)
   HF_TOKEN in the environment authenticates gated repositories.`;
 
 export interface CliIo {
@@ -41,6 +44,7 @@ export async function runFetchModelsCli(argv: string[], io: CliIo): Promise<numb
         'base-url': { type: 'string' },
         revision: { type: 'string', default: 'main' },
         repo: { type: 'string' },
+        prepare: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -77,6 +81,19 @@ export async function runFetchModelsCli(argv: string[], io: CliIo): Promise<numb
     io.stdout.write(
       `${result.folder} ready: ${result.source.repo} ${result.variant}, ${result.files.length} files (${fetched} fetched), ${formatBytes(result.totalBytes)}. Use MODEL=${result.folder} MODEL_VARIANT=${result.variant}\n`,
     );
+    if (!values.prepare) {
+      io.stderr.write(`fetch-models: for about twice the speed, prepare it: npm run prepare-models -- --model ${result.folder} --variant ${result.variant}\n`);
+      return 0;
+    }
+    const modelsDir = values.dest ?? io.env.MODELS_DIR ?? 'models';
+    const prepared = await prepareModel({
+      python: findPrepPython(io.env),
+      modelDir: resolve(result.folder),
+      variant: result.variant,
+      preparedRoot: resolve(io.env.PREPARED_MODELS_DIR ?? join(modelsDir, 'prepared')),
+      onLine: (line) => io.stderr.write(`${line}\n`),
+    });
+    io.stdout.write(`${result.folder} prepared → ${prepared.dir}\n`);
     return 0;
   } catch (err) {
     io.stderr.write(`fetch-models: ${coerceError(err).message}\n`);
