@@ -12,6 +12,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { type Config, loadConfigOrExit, summarizeConfig } from '../core/config.js';
 import { coerceError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
+import { supervisedByParent, watchParent } from '../core/parent-watch.js';
 import { MeetingRepository } from '../core/meetings/meeting.repository.js';
 import { SegmentRepository } from '../core/meetings/segment.repository.js';
 import { createMetrics, registerQueueGauge, type ServiceMetrics } from '../core/metrics.js';
@@ -158,7 +159,10 @@ function logBinaryVersion(binary: string, log: Logger): Promise<void> {
   });
 }
 
-/** Runs the API until SIGTERM/SIGINT, then shuts down within config.worker.shutdownGraceMs. */
+/**
+ * Runs the API until SIGTERM/SIGINT (or, under npm or `npm start`'s supervisor,
+ * until that parent is gone), then shuts down within config.worker.shutdownGraceMs.
+ */
 export async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger({ level: config.log.level, pretty: config.log.pretty, name: 'meno-api' });
@@ -193,6 +197,14 @@ export async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  if (supervisedByParent()) {
+    watchParent({
+      onGone: (reason) => {
+        logger.warn({ reason }, 'parent process gone; shutting down as on SIGTERM');
+        onSignal('SIGTERM');
+      },
+    });
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) void main();

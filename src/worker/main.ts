@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, loadConfigOrExit, summarizeConfig } from '../core/config.js';
 import { createLogger, type Logger } from '../core/logger.js';
+import { supervisedByParent, watchParent } from '../core/parent-watch.js';
 import { MeetingRepository } from '../core/meetings/meeting.repository.js';
 import { SegmentRepository } from '../core/meetings/segment.repository.js';
 import { createMetrics, registerQueueGauge, type ServiceMetrics } from '../core/metrics.js';
@@ -217,23 +218,33 @@ async function settle(log: Logger, step: string, fn: () => Promise<void>): Promi
 }
 
 /**
- * Installs SIGTERM/SIGINT handlers that stop the worker, then exit: 0 when
+ * Installs SIGTERM/SIGINT handlers (and, under npm or `npm start`'s
+ * supervisor, a watch on the parent process that acts as SIGTERM) that stop the worker, then exit: 0 when
  * graceful, 1 when forced. When the inference thread is still inside a
  * native ONNX Runtime call, a normal exit aborts in ONNX Runtime's teardown
  * (SIGABRT, seen here), so the process kills itself instead, as a container
  * runtime would at the end of its stop grace period.
  */
-export function exitOnSignals(running: RunningWorker): () => void {
+export function exitOnSignals(running: RunningWorker, logger: Logger): () => void {
   const onSignal = (signal: NodeJS.Signals) => {
     void running.stop(signal);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  const stopWatching = supervisedByParent()
+    ? watchParent({
+        onGone: (reason) => {
+          logger.warn({ reason }, 'parent process gone; stopping as on SIGTERM');
+          onSignal('SIGTERM');
+        },
+      })
+    : () => {};
   void running.stopped.then((outcome) => {
     if (outcome === 'forced-busy') process.kill(process.pid, 'SIGKILL');
     else process.exit(outcome === 'graceful' ? 0 : 1);
   });
   return () => {
+    stopWatching();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   };
@@ -244,7 +255,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const logger = createLogger({ level: config.log.level, pretty: config.log.pretty, name: 'meno-worker' });
   logger.info({ config: summarizeConfig(config) }, 'worker starting');
   startWorker(config, logger).then(
-    (running) => exitOnSignals(running),
+    (running) => exitOnSignals(running, logger),
     (err: unknown) => {
       logger.fatal({ err }, 'worker failed to start');
       process.exit(1);

@@ -28,7 +28,16 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRY = { api: 'src/api/main.ts', worker: 'src/worker/main.ts' } as const;
 
 export function spawnService(kind: keyof typeof ENTRY, env: Record<string, string>, name: string = kind): ServiceProcess {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ENTRY[kind]], {
+  return spawnCommand(name, [process.execPath, '--import', 'tsx', ENTRY[kind]], env);
+}
+
+/**
+ * Runs `argv` in the repository root (e.g. `['npm', 'start']`) with the
+ * service's logging settings; every JSON line on its stdout, its children's
+ * included, is collected.
+ */
+export function spawnCommand(name: string, argv: string[], env: Record<string, string>): ServiceProcess {
+  const proc = spawn(argv[0], argv.slice(1), {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -49,11 +58,11 @@ export function spawnService(kind: keyof typeof ENTRY, env: Record<string, strin
     stderr = (stderr + chunk.toString()).slice(-8000);
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
-    proc.once('exit', (code, signal) => {
-      events.emit('exit');
-      resolve({ code, signal, at: Date.now() });
-    });
+    proc.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() }));
   });
+  // Awaited lines can still come after the exit: from the last buffered output, or from children that
+  // inherited stdout (a supervisor's worker). Give up on them only once every writer closed the pipe.
+  proc.once('close', () => events.emit('exit'));
   let done = false;
   void exited.then(() => (done = true));
 

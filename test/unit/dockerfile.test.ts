@@ -111,7 +111,7 @@ describe.each([
   });
 
   it(`starts the same entry point as "npm run ${script}"`, () => {
-    const entry = /^tsx (\S+\.ts)$/.exec(pkg.scripts[script])?.[1];
+    const entry = /^exec node --import tsx (\S+\.ts)$/.exec(pkg.scripts[script])?.[1];
     expect(entry, `package.json script ${script}`).toBeDefined();
     const cmd = JSON.parse(last(runtime, 'CMD') ?? 'null') as string[];
     expect(cmd).toEqual(['node', '--import', 'tsx', entry]);
@@ -212,4 +212,21 @@ describe('docker/dep-closure.mjs', () => {
     expect(out.some((p) => /^node_modules\/@esbuild\/linux-/.test(p)) || process.platform !== 'linux').toBe(true);
     expect(out).not.toContain('node_modules/typescript');
   });
+});
+
+describe('systemd units (deploy/systemd)', () => {
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
+  const units = { 'meno-worker@.service': 'start:worker', 'meno-api.service': 'start:api' } as const;
+  for (const [file, script] of Object.entries(units)) {
+    it(`${file} runs node on the entry of "npm run ${script}" and outlasts the shutdown grace`, () => {
+      const unit = readFileSync(`deploy/systemd/${file}`, 'utf8');
+      const value = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(unit)?.[1];
+      const entry = /^exec node --import tsx (\S+\.ts)$/.exec(pkg.scripts[script])?.[1];
+      expect(value('ExecStart')).toBe(`/usr/bin/node --import tsx ${entry}`);
+      expect(value('KillSignal')).toBe('SIGTERM');
+      expect(value('KillMode')).toBe('mixed');
+      // SHUTDOWN_GRACE_MS defaults to 30 s; systemd must wait longer before SIGKILL.
+      expect(Number(value('TimeoutStopSec'))).toBeGreaterThan(30 + 5);
+    });
+  }
 });
