@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -25,6 +26,21 @@ def sha256(path: Path) -> str:
 def file_record(path: Path) -> dict:
     stat = path.stat()
     return {"sha256": sha256(path), "bytes": stat.st_size, "mtimeMs": int(stat.st_mtime * 1000)}
+
+
+def new_manifest(recipe: int, source_dir: Path, sources: dict[str, Path], started: float, **extra) -> dict:
+    """The manifest fields every prepared folder has; `publish` adds the outputs."""
+    import onnx
+    import onnxruntime
+
+    return {
+        "recipeVersion": recipe,
+        **extra,
+        "sourceDir": str(source_dir.resolve()),
+        "sources": {name: file_record(path) for name, path in sources.items()},
+        "tools": {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "python": sys.version.split()[0]},
+        "seconds": round(time.time() - started, 1),
+    }
 
 
 def log(message: str) -> None:

@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 import onnx
-import onnxruntime
 
-from manifest import file_record, log, publish, staging_dir, up_to_date
+from manifest import log, new_manifest, publish, staging_dir, up_to_date
 from vad_scan import build_vad_scan
 
 RECIPE_VERSION = 1
@@ -34,14 +33,7 @@ def prepare(source: Path, out: Path, force: bool) -> dict:
     staging = staging_dir(out)
     try:
         onnx.save(build_vad_scan(onnx.load(str(source))), str(staging / "silero_vad_scan.onnx"))
-        manifest = {
-            "recipeVersion": RECIPE_VERSION,
-            "sourceDir": str(source.parent.resolve()),
-            "sources": {name: file_record(path) for name, path in sources.items()},
-            "tools": {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "python": sys.version.split()[0]},
-            "seconds": round(time.time() - started, 1),
-        }
-        return publish(staging, out, manifest)
+        return publish(staging, out, new_manifest(RECIPE_VERSION, source.parent, sources, started))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -37,13 +37,12 @@ import time
 from pathlib import Path
 
 import onnx
-import onnxruntime
 from onnx import helper
 
 from attention_fusion import fuse_encoder_attention
 from decoder_graphs import merge_decoders, split_merged_decoder
 from dequantize import dequantize_graph, remaining_integer_ops
-from manifest import file_record, log, publish, staging_dir, up_to_date
+from manifest import log, new_manifest, publish, staging_dir, up_to_date
 from onnx_graph import remove_dead_nodes
 from search_graph import build_search_model
 
@@ -176,16 +175,7 @@ def prepare(source: Path, variant: str, out: Path, force: bool) -> dict:
                 no_past, with_past, special_tokens(source), suppress_tokens(source), heads, d_model // heads, config["vocab_size"]
             )
             save(search, staging / "onnx" / f"decoder_search{suffix}.onnx")
-        manifest = {
-            "recipeVersion": RECIPE_VERSION,
-            "variant": variant,
-            "sourceDir": str(source.resolve()),
-            "sources": {name: file_record(path) for name, path in sources.items()},
-            "steps": report,
-            "tools": {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "python": sys.version.split()[0]},
-            "seconds": round(time.time() - started, 1),
-        }
-        return publish(staging, out, manifest)
+        return publish(staging, out, new_manifest(RECIPE_VERSION, source, sources, started, variant=variant, steps=report))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
