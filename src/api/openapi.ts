@@ -121,14 +121,21 @@ export function openApiDocument() {
                 schema: {
                   type: 'object',
                   additionalProperties: false,
-                  properties: { language: { type: 'string', examples: ['en'] }, task: { type: 'string', enum: ['transcribe', 'translate'] } },
+                  properties: {
+                    language: {
+                      type: 'string',
+                      examples: ['en'],
+                      description: "ISO 639-1 code of a language Whisper knows; detected per window when omitted. An English-only model (MODEL=tiny.en, …) takes only 'en'.",
+                    },
+                    task: { type: 'string', enum: ['transcribe', 'translate'], description: "'translate' needs a multilingual model." },
+                  },
                 },
               },
             },
           },
           responses: {
             202: { description: 'Accepted (see `state`, including `deferred` while Redis is down).', content: { 'application/json': { schema: startResult } } },
-            400: error('VALIDATION_FAILED'),
+            400: error('VALIDATION_FAILED: a malformed body, a language Whisper does not know, or a language or task the English-only model cannot do.'),
             ...unauthorized,
             404: error('NOT_FOUND: no such meeting in this project.'),
             409: error('CONFLICT: the meeting is completed, or failed (use retry).'),

@@ -109,3 +109,15 @@ function safeString(value: unknown): string {
     return String(value);
   }
 }
+
+/** An absolute POSIX path (two or more components) or a file: URL inside a message; not the path of an http(s) URL. */
+const SERVER_PATH = /(?<![\w.~:/-])(?:file:\/\/)?\/(?:[^\s/'"`()<>,;:]+\/)+[^\s/'"`()<>,;:]*/g;
+
+/**
+ * A failure message as clients may see it (meeting `error.errorMessage`, job
+ * `failedReason`): server paths replaced by `<server path>`, the rest kept.
+ * The full message stays in the logs.
+ */
+export function clientSafeMessage(message: string): string {
+  return message.replace(SERVER_PATH, '<server path>');
+}

@@ -1,15 +1,12 @@
 import type { Config } from './config.js';
 import { ConflictError, UnavailableError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { MeetingDocument, MeetingRepository, QueueKind } from './meetings/meeting.repository.js';
+import type { MeetingDocument, MeetingRepository, QueueKind, TranscriptionOptions } from './meetings/meeting.repository.js';
 import { isLive } from './meetings/meeting-state.js';
 import { jobIdFor, routeByDuration, type TranscriptionJobData } from './queues.js';
 import type { TranscriptionQueues } from './transcription-queues.js';
 
-export interface StartOptions {
-  language?: string;
-  task?: 'transcribe' | 'translate';
-}
+export type StartOptions = TranscriptionOptions;
 
 export interface StartResult {
   jobId: string;
@@ -55,15 +52,15 @@ export class TranscriptionService {
       const live = await this.queues.isLive(jobId).catch(() => undefined);
       if (live !== false) return { jobId, queue: meeting.queue ?? route.kind, state: live ? 'existing' : 'deferred' };
     }
-    const recorded = await this.meetings.recordTranscriptionRequest(meetingId, route.kind, jobId);
-    return this.enqueue(recorded, options);
+    const recorded = await this.meetings.recordTranscriptionRequest(meetingId, route.kind, jobId, options);
+    return this.enqueue(recorded);
   }
 
-  /** failed → pending → a new job; the retry resumes from the saved chunks. */
+  /** failed → pending → a new job with the start's options; the retry resumes from the saved chunks. */
   async retry(projectId: string, meetingId: string): Promise<StartResult> {
     const meeting = await this.meetings.retry(projectId, meetingId);
     this.log.info({ meetingId, projectId }, 'transcription retry requested');
-    return this.enqueue(meeting, {});
+    return this.enqueue(meeting);
   }
 
   /**
@@ -91,7 +88,7 @@ export class TranscriptionService {
           .catch((err: unknown) => this.log.warn({ err, meetingId: meeting._id }, 'reconciler could not mark meeting failed'));
         continue;
       }
-      const res = await this.enqueue(meeting, {});
+      const res = await this.enqueue(meeting);
       if (res.state === 'queued') {
         report.enqueued++;
         this.log.warn({ meetingId: meeting._id, jobId: res.jobId, previous: status?.status ?? 'missing' }, 'reconciler enqueued a live meeting without a live job');
@@ -100,7 +97,8 @@ export class TranscriptionService {
     return report;
   }
 
-  private async enqueue(meeting: MeetingDocument, options: StartOptions): Promise<StartResult> {
+  /** Enqueues the meeting's job with the options stored with its request. */
+  private async enqueue(meeting: MeetingDocument): Promise<StartResult> {
     const route = routeByDuration(meeting.audio.durationSec, this.queueConfig);
     const data: TranscriptionJobData = {
       meetingId: meeting._id,
@@ -109,7 +107,7 @@ export class TranscriptionService {
       durationSec: meeting.audio.durationSec,
       queue: route.kind,
       timeoutMs: route.timeoutMs,
-      options,
+      options: meeting.transcriptionOptions ?? {},
     };
     try {
       const res = await this.queues.enqueue(data);

@@ -1,7 +1,7 @@
 import { access, constants } from 'node:fs/promises';
 import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import { MongoNetworkError, MongoNotConnectedError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
-import { BadAudioError, coerceError, NotFoundError, StaleWriteError } from '../core/errors.js';
+import { BadAudioError, clientSafeMessage, coerceError, NotFoundError, StaleWriteError, ValidationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { MeetingRepository } from '../core/meetings/meeting.repository.js';
 import type { SegmentRepository } from '../core/meetings/segment.repository.js';
@@ -132,20 +132,24 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
         throw new DelayedError();
       }
       const failure = timeout.aborted ? new JobTimeoutError(`attempt exceeded the ${queue} queue timeout of ${job.data.timeoutMs} ms`) : err;
-      const permanent = err instanceof BadAudioError || err instanceof UnrecoverableError || err instanceof NotFoundError;
+      // Clients read the failure (meeting error, BullMQ failedReason): no server paths; the logs keep them.
+      const reported = clientSafeMessage(failure.message);
+      // A language or task the model cannot do (ValidationError from the engine) fails the same way every time.
+      const permanent = err instanceof BadAudioError || err instanceof UnrecoverableError || err instanceof NotFoundError || err instanceof ValidationError;
       const last = permanent || attempt >= maxAttempts;
       if (last && epoch === undefined) {
         log.error({ err: failure }, 'job failed for good before it could claim the meeting; the reconciler will mark it failed');
       } else if (last) {
         await deps.meetings
-          .fail(meetingId, { errorMessage: failure.message, attempts: attempt, lastAttempt: new Date(), code: (err as { code?: string }).code }, epoch)
+          .fail(meetingId, { errorMessage: reported, attempts: attempt, lastAttempt: new Date(), code: (err as { code?: string }).code }, epoch)
           .catch((e: unknown) => log.warn({ err: e }, 'could not mark meeting failed now; the reconciler will'));
         log.error({ err: failure, permanent }, 'job failed for good');
       } else {
         log.warn({ err: { message: failure.message, name: failure.name } }, 'job attempt failed; will retry (meeting stays processing)');
       }
-      if (permanent) throw Object.assign(new UnrecoverableError(failure.message), { code: (err as { code?: string }).code ?? 'UNRECOVERABLE' });
-      throw failure;
+      if (permanent) throw Object.assign(new UnrecoverableError(reported), { code: (err as { code?: string }).code ?? 'UNRECOVERABLE' });
+      if (reported === failure.message) throw failure;
+      throw Object.assign(new Error(reported, { cause: failure }), { name: failure.name, code: (failure as { code?: string }).code });
     }
   };
 }

@@ -36,22 +36,22 @@ export function createTranscriptionWorker(deps: TranscriptionWorkerDeps): Transc
   const log = deps.logger.child({ module: 'worker' });
   const connections: Redis[] = [];
   let active = 0;
+  // Busy is counted around the processor itself: a job handed back, delayed or cancelled ends
+  // without a 'completed' or 'failed' event, so counting by events drifted up.
+  const processor: Processor = async (job, token, signal) => {
+    deps.metrics?.workerBusy.set(++active);
+    try {
+      return await deps.processor(job, token, signal);
+    } finally {
+      deps.metrics?.workerBusy.set(--active);
+    }
+  };
   const workers = deps.config.worker.queues.map((kind: QueueKind) => {
     const connection = deps.connect();
     connections.push(connection);
     const name = queueNameFor(kind, deps.config.queue);
-    const worker = new Worker<TranscriptionJobData, TranscribeResult>(name, deps.processor, { ...workerOptionsFrom(deps.config), connection });
-    worker.on('active', () => {
-      active++;
-      deps.metrics?.workerBusy.set(active);
-    });
-    const settle = () => {
-      active = Math.max(0, active - 1);
-      deps.metrics?.workerBusy.set(active);
-    };
-    worker.on('completed', settle);
+    const worker = new Worker<TranscriptionJobData, TranscribeResult>(name, processor, { ...workerOptionsFrom(deps.config), connection });
     worker.on('failed', (job, err) => {
-      settle();
       if (!job) return;
       const willRetry = job.attemptsMade < (job.opts.attempts ?? 1) && err.name !== 'UnrecoverableError' && !job.finishedOn;
       if (willRetry) deps.metrics?.retries.inc({ queue: kind });
@@ -86,7 +86,14 @@ export function createTranscriptionWorker(deps: TranscriptionWorkerDeps): Transc
     busy: () => active,
     close(force = false) {
       if (force) {
-        return Promise.allSettled(workers.map((w) => w.close(true))).then(() => undefined);
+        // BullMQ's close(true) after a pending close() returns that same pending close, so force
+        // here: cancel the processors and drop the connections. Lock renewal stops at once, so
+        // the jobs' locks lapse and stall detection gives them to another worker.
+        deps.metrics?.workerUp.set(0);
+        for (const worker of workers) worker.cancelAllJobs('shutdown forced');
+        for (const connection of connections) connection.disconnect();
+        log.warn({ busy: active }, 'forced close: redis connections dropped, active jobs left to stall detection');
+        return Promise.resolve();
       }
       closing ??= (async () => {
         deps.metrics?.workerUp.set(0);

@@ -36,19 +36,32 @@ describe('all attempts exhausted', () => {
     // A deterministic failure: the audio file vanishes after registration (as when a storage mount is lost).
     const path = join(stack.audioRoot, 'exhaust.wav');
     await rename(path, `${path}.away`);
-    await startTranscription(stack, 'p', 'exhaust');
+    const started = await stack.api('/api/projects/p/meetings/exhaust/transcription/start', {
+      method: 'POST',
+      body: JSON.stringify({ language: 'en', task: 'transcribe' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(started.status).toBe(202);
     const { final, seen } = await waitForStatus(stack, 'p', 'exhaust', 'failed', 60_000);
     expect(seen.filter((s) => s.status !== 'failed').every((s) => s.status === 'processing' || s.status === 'pending')).toBe(true);
     expect(final.error).toMatchObject({ attempts: 3 });
     expect(final.error?.errorMessage).toMatch(/audio file not readable/);
+    // Clients never see server paths (issue 10, item 12); the worker's log has the full message.
+    expect(final.error?.errorMessage).not.toContain(stack.audioRoot);
+    expect(final.error?.errorMessage).toContain('<server path>');
     expect(Number.isNaN(Date.parse(String(final.error?.lastAttempt)))).toBe(false);
     const job = await settledJob(stack.regular, 'transcription-exhaust', 'failed');
     expect(job.attemptsMade).toBe(3);
     expect(job.opts.removeOnFail).toEqual({ age: 7 * 24 * 3600 });
+    expect(job.failedReason).toMatch(/^audio file not readable: <server path> \(ENOENT\)$/);
+    const jobBody = (await (await stack.api('/api/jobs/transcription-exhaust')).json()) as { failedReason: string };
+    expect(jobBody.failedReason).not.toContain(stack.audioRoot);
 
     await rename(`${path}.away`, path);
     const retry = await stack.api('/api/projects/p/meetings/exhaust/transcription/retry', { method: 'POST' });
     expect(retry.status).toBe(202);
+    // The retry's job carries the start's options (issue 10, item 1).
+    expect((await stack.regular.getJob('transcription-exhaust'))?.data.options).toEqual({ language: 'en', task: 'transcribe' });
     const { final: done } = await waitForStatus(stack, 'p', 'exhaust', 'completed', 60_000);
     expect(done.error).toBeNull();
     expect(done.segmentsSaved).toBeGreaterThan(0);

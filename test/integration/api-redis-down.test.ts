@@ -35,14 +35,21 @@ afterAll(async () => {
 });
 
 describe('with Redis down', () => {
-  it('start answers 202 deferred within 2 s and records the request in MongoDB', async () => {
-    const { res, ms } = await timed(h.request(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { method: 'POST' }));
+  it('start answers 202 deferred within 2 s and records the request, with its options, in MongoDB', async () => {
+    const { res, ms } = await timed(
+      h.request(`/api/projects/p1/meetings/${meetingId}/transcription/start`, {
+        method: 'POST',
+        body: JSON.stringify({ language: 'de', task: 'translate' }),
+        headers: { 'Content-Type': 'application/json' },
+      }),
+    );
     expect(res.status).toBe(202);
     expect(await res.json()).toEqual({ jobId: jobIdFor(meetingId), queue: 'regular', state: 'deferred' });
     expect(ms).toBeLessThan(2000);
     const doc = await h.meetings.get('p1', meetingId);
     expect(doc.transcriptionRequestedAt).toBeInstanceOf(Date);
     expect(doc.jobId).toBe(jobIdFor(meetingId));
+    expect(doc.transcriptionOptions).toEqual({ language: 'de', task: 'translate' });
   });
 
   it('a second start is still deferred, not an error', async () => {
@@ -87,11 +94,13 @@ describe('with Redis down', () => {
 });
 
 describe('after Redis is back', () => {
-  it('reconcile() enqueues the deferred start, and the API sees the job', async () => {
+  it('reconcile() enqueues the deferred start with its options, and the API sees the job', async () => {
     await redis.start();
     await expect.poll(() => h.queues.ping(), { timeout: 10_000 }).toBe(true);
     const report = await h.service.reconcile();
     expect(report.enqueued).toBe(1);
+    // The options of the start made while Redis was down (issue 10, item 1).
+    expect((await h.queues.getJobStatus(jobIdFor(meetingId)))?.data.options).toEqual({ language: 'de', task: 'translate' });
     const job = await h.request(`/api/jobs/${jobIdFor(meetingId)}`);
     expect(job.status).toBe(200);
     expect(await job.json()).toMatchObject({ status: 'waiting', data: { meetingId } });

@@ -221,6 +221,9 @@ describe('transcription', () => {
     const bad = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { language: 'English!' });
     expect(bad.status).toBe(400);
     expect((await json(bad)).error.code).toBe('VALIDATION_FAILED');
+    const unknown = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { language: 'xx' });
+    expect(unknown.status).toBe(400);
+    expect((await json(unknown)).error).toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringMatching(/language "xx" is not one Whisper transcribes/) });
     const wrongType = await h.request(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { method: 'POST', body: 'lang=en', headers: { 'Content-Type': 'text/plain' } });
     expect(wrongType.status).toBe(415);
     const malformed = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`, '{');
@@ -415,5 +418,32 @@ describe('operator routes', () => {
     expect(body.queues.large.name).toBe(h.config.queue.largeName);
     expect(body.waiting).toBeGreaterThanOrEqual(3);
     expect(body.queues.large.waiting).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('a server running an English-only model', () => {
+  let en: ApiHarness;
+  beforeAll(async () => {
+    en = await createHarness({ logger, env: { MODEL: 'tiny.en' } });
+  });
+  afterAll(async () => {
+    await en?.close();
+  });
+
+  it('refuses another language or translation with 400 and queues nothing (issue 10, item 6)', async () => {
+    const res = await en.request('/api/projects/p1/meetings', { method: 'POST', body: uploadForm(jfkBytes, { meetingId: 'en-only' }) });
+    expect(res.status).toBe(201);
+    for (const body of [{ language: 'de' }, { task: 'translate' }, { language: 'en', task: 'translate' }]) {
+      const refused = await en.request('/api/projects/p1/meetings/en-only/transcription/start', {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'Content-Type': 'application/json' },
+      });
+      expect(refused.status, JSON.stringify(body)).toBe(400);
+      expect((await json(refused)).error.message).toMatch(/English-only model tiny\.en/);
+    }
+    expect(await en.queues.getJobStatus(jobIdFor('en-only'))).toBeNull();
+    const ok = await en.request('/api/projects/p1/meetings/en-only/transcription/start', { method: 'POST', body: JSON.stringify({ language: 'en' }), headers: { 'Content-Type': 'application/json' } });
+    expect(ok.status).toBe(202);
   });
 });

@@ -189,6 +189,36 @@ describe('SegmentRepository', () => {
     expect(docs.map((d) => d.text)).toEqual(['owner']);
   });
 
+  it('a stale epoch cannot add segments to a chunk the owner saved without any (issue 10, item 5)', async () => {
+    const id = newId();
+    await segments.saveChunk(id, 0, 2, []);
+    await expect(segments.saveChunk(id, 0, 1, [seg(0, 'zombie')])).rejects.toBeInstanceOf(StaleWriteError);
+    expect(await observed.collection('segments').countDocuments({ meetingId: id })).toBe(0);
+  });
+
+  it('an owner saving a chunk empty after a zombie wrote it removes the zombie\'s segments', async () => {
+    const id = newId();
+    await segments.saveChunk(id, 4, 1, [seg(0, 'zombie a'), seg(1, 'zombie b')]);
+    await segments.saveChunk(id, 4, 2, []);
+    expect(await segments.count(id)).toBe(0);
+  });
+
+  it('whatever the interleaving of an owner and a zombie, no segment of the older epoch survives', async () => {
+    const ids = Array.from({ length: 12 }, () => newId());
+    await Promise.all(
+      ids.map((id, k) =>
+        Promise.allSettled([
+          segments.saveChunk(id, 0, 1, [seg(0, 'zombie'), seg(1, 'zombie'), seg(2, 'zombie')]),
+          segments.saveChunk(id, 0, 2, k % 2 === 0 ? [] : [seg(0, 'owner')]),
+        ]),
+      ),
+    );
+    for (const [k, id] of ids.entries()) {
+      const docs = await observed.collection('segments').find({ meetingId: id }).toArray();
+      expect(docs.map((d) => d.text), id).toEqual(k % 2 === 0 ? [] : ['owner']);
+    }
+  });
+
   it('concurrent saves of one chunk never duplicate', async () => {
     const id = newId();
     const batch = Array.from({ length: 20 }, (_, i) => seg(i));

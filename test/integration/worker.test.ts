@@ -83,6 +83,18 @@ describe('worker process', () => {
     expect(job.attemptsMade).toBe(1);
   }, 60_000);
 
+  it('fails a language the model lacks at once, without retries (issue 10, item 6)', async () => {
+    // Cantonese came with large-v3: the API lets it through, tiny's engine refuses it.
+    await register('cantonese', JFK, 11);
+    await service.start('p', 'cantonese', { language: 'yue' });
+    await expect.poll(async () => (await meetingDoc('cantonese'))?.transcriptionStatus, { timeout: 30_000 }).toBe('failed');
+    const doc = await meetingDoc('cantonese');
+    expect(doc?.metadata.transcription).toMatchObject({ attempts: 1, code: 'VALIDATION_FAILED' });
+    expect(doc?.metadata.transcription.errorMessage).toMatch(/language "yue" is not supported by whisper-tiny/);
+    const job = await settledJob(stack.regular, 'transcription-cantonese', 'failed');
+    expect(job.attemptsMade).toBe(1);
+  }, 60_000);
+
   it('on SIGTERM hands the job back at a chunk boundary; another worker resumes it at once without redoing saved chunks', async () => {
     const [w1] = stack.processes.filter((p) => p.name === 'w1');
     const w2 = await stack.startWorker('w2');

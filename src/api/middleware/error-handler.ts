@@ -7,7 +7,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { MongoNetworkError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
-import { AppError, type ErrorCode } from '../../core/errors.js';
+import { AppError, clientSafeMessage, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { AppEnv } from '../env.js';
 
@@ -37,7 +37,8 @@ interface Mapped {
 /** Maps any thrown value to a status and envelope; unknown errors become a bare 500. */
 export function toErrorResponse(err: unknown): Mapped {
   if (err instanceof AppError) {
-    const error: ErrorBody['error'] = { code: err.code, message: err.message };
+    // Messages may quote a server path (a decoder's, the storage folder's): clients get it masked.
+    const error: ErrorBody['error'] = { code: err.code, message: clientSafeMessage(err.message) };
     if (err.details) error.details = err.details;
     return { status: err.status as ContentfulStatusCode, body: { error } };
   }

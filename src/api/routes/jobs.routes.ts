@@ -1,6 +1,6 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
-import { NotFoundError } from '../../core/errors.js';
+import { clientSafeMessage, NotFoundError } from '../../core/errors.js';
 import type { JobStatus } from '../../core/transcription-queues.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../env.js';
@@ -23,7 +23,7 @@ export function jobBody(s: JobStatus) {
     queue: s.queue,
     status: s.status,
     progress: s.progress,
-    failedReason: s.failedReason,
+    failedReason: s.failedReason === null ? null : clientSafeMessage(s.failedReason),
     attemptsMade: s.attemptsMade,
     data: { meetingId: s.data.meetingId, projectId: s.data.projectId, queue: s.data.queue, durationSec: s.data.durationSec },
     finishedOn: s.finishedOn ? new Date(s.finishedOn).toISOString() : null,

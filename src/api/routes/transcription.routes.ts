@@ -1,7 +1,8 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { UnavailableError } from '../../core/errors.js';
+import { clientSafeMessage, UnavailableError, ValidationError } from '../../core/errors.js';
+import { isEnglishOnlyModel, WHISPER_LANGUAGES } from '../../core/whisper-languages.js';
 import type { MeetingDocument } from '../../core/meetings/meeting.repository.js';
 import { jobIdFor } from '../../core/queues.js';
 import type { JobStatus } from '../../core/transcription-queues.js';
@@ -23,6 +24,20 @@ const transcriptQuery = z.object({
 type TranscriptionDeps = Pick<AppDeps, 'config' | 'meetings' | 'segments' | 'service' | 'queues'>;
 
 /**
+ * Refuses (400) what no worker could do, before a job is queued: a language
+ * Whisper does not know, or another language or translation on an
+ * English-only model (MODEL=tiny.en and the like).
+ */
+function assertModelAccepts(model: string, options: { language?: string; task?: 'transcribe' | 'translate' }): void {
+  if (options.language !== undefined && !WHISPER_LANGUAGES.has(options.language)) {
+    throw new ValidationError(`language "${options.language}" is not one Whisper transcribes; use an ISO 639-1 code such as "en", "de" or "ja"`);
+  }
+  if (isEnglishOnlyModel(model) && ((options.language ?? 'en') !== 'en' || options.task === 'translate')) {
+    throw new ValidationError(`this server runs the English-only model ${model}: it takes no language other than "en" and no translate task`);
+  }
+}
+
+/**
  * A meeting's transcription, mounted at `/api/projects/:projectId/meetings/:meetingId`.
  * Every route reads the meeting through `MeetingRepository.get`, which answers
  * 404 for a meeting of another project.
@@ -38,7 +53,9 @@ export function transcriptionRoutes(deps: TranscriptionDeps) {
       zValidator('json', startBody, validationHook),
       async (c) => {
         const { projectId, meetingId } = c.req.valid('param');
-        const result = await deps.service.start(projectId, meetingId, c.req.valid('json'));
+        const options = c.req.valid('json');
+        assertModelAccepts(deps.config.inference.model, options);
+        const result = await deps.service.start(projectId, meetingId, options);
         c.get('logger').info({ meetingId, projectId, ...result }, 'transcription start');
         return c.json(result, 202);
       },
@@ -106,7 +123,7 @@ export function statusBody(m: MeetingDocument, job: JobStatus | null | 'unreacha
     attempts,
     jobState: job === 'unreachable' ? 'unknown' : (job?.status ?? null),
     error: failure
-      ? { errorMessage: failure.errorMessage, attempts: failure.attempts, lastAttempt: failure.lastAttempt.toISOString(), code: failure.code ?? null }
+      ? { errorMessage: clientSafeMessage(failure.errorMessage), attempts: failure.attempts, lastAttempt: failure.lastAttempt.toISOString(), code: failure.code ?? null }
       : null,
     segmentsSaved,
     chunks: { total: m.plan?.chunks.length ?? null, done: m.doneChunks.length },

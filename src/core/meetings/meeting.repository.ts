@@ -4,6 +4,17 @@ import { canTransition, isLive, type TranscriptionStatus } from './meeting-state
 
 export type QueueKind = 'regular' | 'large';
 
+/** What a client may ask of a transcription at start. */
+export interface TranscriptionOptions {
+  language?: string;
+  task?: 'transcribe' | 'translate';
+}
+
+/** The options without undefined fields (MongoDB would store them as null). */
+function definedOnly(options: TranscriptionOptions): TranscriptionOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as TranscriptionOptions;
+}
+
 export interface MeetingAudio {
   /** Absolute path of the audio file the worker reads (stored upload or a file under AUDIO_ROOT). */
   path: string;
@@ -38,6 +49,12 @@ export interface MeetingDocument {
   version: number;
   /** Set when a client asked for a transcription; the reconciler re-enqueues live meetings that have it. */
   transcriptionRequestedAt?: Date;
+  /**
+   * The start request's options (language, task), kept with the request so
+   * that every later enqueue (retry, deferred start, reconciler) decodes the
+   * same way as the first.
+   */
+  transcriptionOptions?: TranscriptionOptions;
   queue?: QueueKind;
   jobId?: string;
   language?: string;
@@ -160,10 +177,10 @@ export class MeetingRepository {
    * Records the client's intent before anything reaches Redis, so that a
    * Redis outage cannot lose it: the reconciler enqueues from here.
    */
-  async recordTranscriptionRequest(meetingId: string, queue: QueueKind, jobId: string): Promise<MeetingDocument> {
+  async recordTranscriptionRequest(meetingId: string, queue: QueueKind, jobId: string, options: TranscriptionOptions = {}): Promise<MeetingDocument> {
     return this.transition(meetingId, 'request', (m) => {
       if (!isLive(m.transcriptionStatus)) throw new ConflictError(`meeting ${meetingId} is ${m.transcriptionStatus}; it cannot be started again`);
-      return { set: { queue, jobId, transcriptionRequestedAt: this.now() } };
+      return { set: { queue, jobId, transcriptionRequestedAt: this.now(), transcriptionOptions: definedOnly(options) } };
     });
   }
 

@@ -24,25 +24,44 @@ export interface SegmentDocument extends SegmentInput {
  * Transcript segments, keyed by (meetingId, chunk, index) under a unique
  * index, so saving a chunk again rewrites it and never duplicates it.
  */
+/** The highest epoch that saved a chunk, whether or not that save had segments. */
+interface ChunkFence {
+  meetingId: string;
+  chunk: number;
+  epoch: number;
+}
+
 export class SegmentRepository {
   private readonly segments: Collection<SegmentDocument>;
+  private readonly fences: Collection<ChunkFence>;
 
   constructor(db: Db, private readonly now: () => Date = () => new Date()) {
     this.segments = db.collection<SegmentDocument>('segments');
+    this.fences = db.collection<ChunkFence>('segment_fences');
   }
 
   async ensureIndexes(): Promise<void> {
     await this.segments.createIndex({ meetingId: 1, chunk: 1, index: 1 }, { unique: true, name: 'meeting_chunk_index' });
+    await this.fences.createIndex({ meetingId: 1, chunk: 1 }, { unique: true, name: 'meeting_chunk' });
   }
 
   /**
-   * Saves one chunk's segments idempotently. An upsert only replaces a
-   * segment written with the same or a lower epoch; against a higher one the
-   * upsert turns into an insert that the unique index refuses, which is how
-   * a zombie's late save is rejected (StaleWriteError). Segments left over
-   * from an earlier, longer decode of the same chunk are removed.
+   * Saves one chunk's segments idempotently, fenced by the epoch. Each save
+   * first raises the chunk's fence to its epoch (refused against a higher
+   * one), so even a save without segments shuts out older writers. An upsert
+   * only replaces a segment written with the same or a lower epoch; against a
+   * higher one it turns into an insert that the unique index refuses. A
+   * zombie that slipped past both (it read the fence before the new owner
+   * raised it, and writes at indices the owner left empty) finds the higher
+   * fence when it checks again after writing, removes what it wrote and
+   * stops; if the owner's save comes later, its clean-up of lower-epoch
+   * segments removes them. Segments left over from an earlier, longer decode
+   * of the same chunk are removed. Rejections throw StaleWriteError.
    */
   async saveChunk(meetingId: string, chunk: number, epoch: number, segments: readonly SegmentInput[]): Promise<void> {
+    const stale = (cause?: unknown) =>
+      new StaleWriteError(`segments of meeting ${meetingId} chunk ${chunk} were written by a newer epoch than ${epoch}`, { cause });
+    await this.raiseFence(meetingId, chunk, epoch, stale);
     const savedAt = this.now();
     const ops: AnyBulkWriteOperation<SegmentDocument>[] = segments.map((s, index) => ({
       updateOne: {
@@ -56,12 +75,38 @@ export class SegmentRepository {
     try {
       if (ops.length > 0) await this.segments.bulkWrite(ops, { ordered: true });
     } catch (err) {
-      if (isDuplicateKeyWrite(err)) {
-        throw new StaleWriteError(`segments of meeting ${meetingId} chunk ${chunk} were written by a newer epoch than ${epoch}`, { cause: err });
-      }
+      if (isDuplicateKeyWrite(err)) throw stale(err);
       throw err;
     }
-    await this.segments.deleteMany({ meetingId, chunk, index: { $gte: segments.length }, epoch: { $lte: epoch } });
+    await this.segments.deleteMany({
+      meetingId,
+      chunk,
+      $or: [{ index: { $gte: segments.length }, epoch: { $lte: epoch } }, { epoch: { $lt: epoch } }],
+    });
+    // The highest fence: under concurrent first saves a MongoDB-compatible server may let two upserts in.
+    const fence = await this.fences.findOne({ meetingId, chunk }, { sort: { epoch: -1 } });
+    if (fence && fence.epoch > epoch) {
+      await this.segments.deleteMany({ meetingId, chunk, epoch });
+      throw stale();
+    }
+  }
+
+  /**
+   * Sets the chunk's fence to `epoch` unless a higher epoch holds it. An
+   * upsert that meets the unique index lost a race with another first save:
+   * it is tried again while no higher epoch holds the fence.
+   */
+  private async raiseFence(meetingId: string, chunk: number, epoch: number, stale: (cause?: unknown) => Error): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.fences.updateOne({ meetingId, chunk, epoch: { $lte: epoch } }, { $set: { epoch } }, { upsert: true });
+        return;
+      } catch (err) {
+        if (!isDuplicateKeyWrite(err)) throw err;
+        const top = await this.fences.findOne({ meetingId, chunk }, { sort: { epoch: -1 } });
+        if ((top && top.epoch > epoch) || attempt >= 3) throw stale(err);
+      }
+    }
   }
 
   /** Segments in transcript order (chunk, then index), optionally from one chunk on. */
