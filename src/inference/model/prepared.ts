@@ -12,7 +12,7 @@ import { basename, join, resolve } from 'node:path';
 import type { ModelVariant } from './sessions.js';
 
 /** Must equal RECIPE_VERSION in tools/model-prep/prepare_whisper.py (a unit test checks). */
-export const PREPARED_RECIPE_VERSION = 1;
+export const PREPARED_RECIPE_VERSION = 2;
 /** Must equal RECIPE_VERSION in tools/model-prep/prepare_vad.py (a unit test checks). */
 export const PREPARED_VAD_RECIPE_VERSION = 1;
 
