@@ -102,9 +102,8 @@ export function planRows(rows: readonly RowId[], ctx: RowContext): RowPlan[] {
     },
   });
   const plans: Record<RowId, () => RowPlan> = {
-    // The worker's defaults: prepared graphs, and on the CPU the step loop (DECODE_LOOP=auto).
-    ours: () => ours('ours', 'this project (defaults: prepared graphs, step loop)', { graphs: 'prepared', decodeLoop: 'auto' }),
-    'ours-graph': () => ours('ours-graph', 'this project (prepared, single graph)', { graphs: 'prepared', decodeLoop: 'graph' }),
+    ours: () => ours('ours', 'this project (single graph)', { graphs: 'prepared', decodeLoop: 'graph' }),
+    'ours-steps': () => ours('ours-steps', 'this project (prepared, step loop)', { graphs: 'prepared', decodeLoop: 'steps' }),
     'ours-original': () => ours('ours-original', 'this project (shipped q8 files, step loop)', { graphs: 'original', decodeLoop: 'steps' }),
     transformers: () => ({
       id: 'transformers',

@@ -74,8 +74,8 @@ export function chunkStretches(chunk: AudioChunk): { start: number; end: number 
  * break, so Whisper closes a segment there and each piece's speech starts its
  * own, while the long silences of the recording (which make Whisper stop
  * early or hallucinate) stay out. Measured on the long-form fixture with
- * base (AMD EPYC, recipe-1 graphs): 0 s 12.3 % WER, 1.5 s 11.8 %, 2 s 11.6 %
- * with 78/79 onsets found; 2.5 s loses onsets with tiny.
+ * base: 0 s 12.3 % WER, 1.5 s 11.8 %, 2 s 11.6 % with 78/79 onsets found,
+ * 2.5 s loses onsets with tiny.
  */
 export const JOIN_SILENCE_SEC = 2;
 

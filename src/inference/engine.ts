@@ -15,7 +15,7 @@ import type { ModelInfo, Segment } from './types.js';
 import { SAMPLE_RATE } from './types.js';
 import { createLogMelExtractor } from './features/log-mel.js';
 import { loadModelConfig } from './model/model-config.js';
-import { createWhisperSessions, type ExecutionProvider, type ExecutionProviderSetting, type GraphSource, type ModelVariant } from './model/sessions.js';
+import { createWhisperSessions, type ExecutionProviderSetting, type GraphSource, type ModelVariant } from './model/sessions.js';
 import { createEncoderRunner } from './model/encoder.js';
 import { createDecoderRunner } from './model/decoder.js';
 import { createSearchRunner, type SearchRules } from './model/search.js';
@@ -42,20 +42,16 @@ import {
 export type DecodeLoopSetting = 'auto' | 'graph' | 'steps';
 
 /**
- * 'auto' → 'graph' on a GPU whenever the prepared decode-loop graph is there:
- * it keeps the KV cache on the device (onnxruntime-node has no CUDA IO
- * binding, so the step loop copies it over PCIe every token). On the CPU the
- * step loop over the prepared graphs measured faster (whisper-base, 2
- * threads: 11.3× against 10.6× real time over the bench set, with less
- * memory; bench/results), so 'auto' steps there.
+ * 'auto' → 'graph' whenever the prepared decode-loop graph is loaded: on CUDA
+ * it keeps the KV cache on the GPU (the step loop copies it over PCIe every
+ * token), and on CPU it measured faster too (bench/results, "single graph" row).
  */
-export function chooseDecodeLoop(setting: DecodeLoopSetting, graphAvailable: boolean, provider: ExecutionProvider): 'graph' | 'steps' {
+export function chooseDecodeLoop(setting: DecodeLoopSetting, graphAvailable: boolean): 'graph' | 'steps' {
   if (setting === 'steps') return 'steps';
-  if (setting === 'graph') {
-    if (!graphAvailable) throw new ValidationError('decode loop "graph" needs prepared graphs (run npm run prepare-models), or use "steps"');
-    return 'graph';
+  if (setting === 'graph' && !graphAvailable) {
+    throw new ValidationError('decode loop "graph" needs prepared graphs (run npm run prepare-models), or use "steps"');
   }
-  return graphAvailable && provider !== 'cpu' ? 'graph' : 'steps';
+  return graphAvailable ? 'graph' : 'steps';
 }
 
 export interface EngineOptions {
@@ -189,7 +185,7 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
     threads: options.threads ?? availableParallelism(),
     graphs: options.graphs,
     preparedRoot: options.preparedRoot,
-    searchGraph: (provider) => chooseDecodeLoop(decodeLoopSetting, true, provider) === 'graph',
+    searchGraph: decodeLoopSetting !== 'steps',
     decoderLayers: config.decoderLayers,
     logger: options.logger,
   });
@@ -198,7 +194,7 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
   let search: ReturnType<typeof createSearchRunner> | undefined;
   let decodeLoop: 'graph' | 'steps';
   try {
-    decodeLoop = chooseDecodeLoop(decodeLoopSetting, sessions.search !== undefined, sessions.executionProvider);
+    decodeLoop = chooseDecodeLoop(decodeLoopSetting, sessions.search !== undefined);
     encoder = createEncoderRunner(sessions.encoder, options.logger);
     decoder = createDecoderRunner(
       sessions.decoder,

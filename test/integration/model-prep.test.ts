@@ -99,7 +99,7 @@ describe('prepared graphs that no longer match their model', () => {
     const lookup = await findPreparedModel(root, modelDir, 'q8');
     expect(lookup).toMatchObject({ reason: expect.stringMatching(/config\.json changed/) });
 
-    const common = { modelDir, variant: 'q8' as const, executionProvider: 'cpu' as const, threads: 1, logger, preparedRoot: root, decoderLayers: 4, searchGraph: () => true };
+    const common = { modelDir, variant: 'q8' as const, executionProvider: 'cpu' as const, threads: 1, logger, preparedRoot: root, decoderLayers: 4, searchGraph: true };
     const fallback = await createWhisperSessions({ ...common, graphs: 'auto' });
     try {
       expect(fallback.prepared).toBeUndefined();

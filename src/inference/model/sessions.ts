@@ -84,8 +84,8 @@ export interface SessionOptions {
   graphs?: GraphSource;
   /** Folder of prepared graphs (tools/model-prep). @defaultValue ./models/prepared */
   preparedRoot?: string;
-  /** Whether to also open the decode-loop graph (prepared graphs only) on the provider chosen. @defaultValue never */
-  searchGraph?: (provider: ExecutionProvider) => boolean;
+  /** Also open the decode-loop graph (prepared graphs only). @defaultValue false */
+  searchGraph?: boolean;
   /** Decoder layers (config.json), to keep each layer's KV cache on a WebGPU device. */
   decoderLayers: number;
   logger: Logger;
@@ -198,7 +198,7 @@ export async function createWhisperSessions(options: SessionOptions): Promise<Wh
       };
       const encoder = await open(files.encoder, sessionOptions(provider, threads));
       const decoder = await open(files.decoder, decoderOptions(provider, threads, options.decoderLayers));
-      const search = options.searchGraph?.(provider) && files.prepared ? await open(files.prepared.search, searchOptions(provider, threads)) : undefined;
+      const search = options.searchGraph && files.prepared ? await open(files.prepared.search, searchOptions(provider, threads)) : undefined;
       log.info(
         { executionProvider: provider, modelDir: options.modelDir, variant, threads, prepared: Boolean(files.prepared), searchGraph: Boolean(search) },
         'execution provider chosen',
