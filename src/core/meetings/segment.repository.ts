@@ -72,20 +72,22 @@ export class SegmentRepository {
         upsert: true,
       },
     }));
-    try {
-      if (ops.length > 0) await this.segments.bulkWrite(ops, { ordered: true });
-    } catch (err) {
-      if (isDuplicateKeyWrite(err)) throw stale(err);
-      throw err;
+    for (let attempt = 1; ops.length > 0; attempt++) {
+      try {
+        await this.segments.bulkWrite(ops, { ordered: true });
+        break;
+      } catch (err) {
+        if (!isDuplicateKeyWrite(err)) throw err;
+        // A newer epoch's segment, or an older writer's insert racing this upsert: only the first is stale.
+        if ((await this.highestFence(meetingId, chunk)) > epoch || attempt >= 3) throw stale(err);
+      }
     }
     await this.segments.deleteMany({
       meetingId,
       chunk,
       $or: [{ index: { $gte: segments.length }, epoch: { $lte: epoch } }, { epoch: { $lt: epoch } }],
     });
-    // The highest fence: under concurrent first saves a MongoDB-compatible server may let two upserts in.
-    const fence = await this.fences.findOne({ meetingId, chunk }, { sort: { epoch: -1 } });
-    if (fence && fence.epoch > epoch) {
+    if ((await this.highestFence(meetingId, chunk)) > epoch) {
       await this.segments.deleteMany({ meetingId, chunk, epoch });
       throw stale();
     }
@@ -103,10 +105,14 @@ export class SegmentRepository {
         return;
       } catch (err) {
         if (!isDuplicateKeyWrite(err)) throw err;
-        const top = await this.fences.findOne({ meetingId, chunk }, { sort: { epoch: -1 } });
-        if ((top && top.epoch > epoch) || attempt >= 3) throw stale(err);
+        if ((await this.highestFence(meetingId, chunk)) > epoch || attempt >= 3) throw stale(err);
       }
     }
+  }
+
+  /** The chunk's fence epoch (0 when unsaved); the highest, since concurrent first saves may both insert one. */
+  private async highestFence(meetingId: string, chunk: number): Promise<number> {
+    return (await this.fences.findOne({ meetingId, chunk }, { sort: { epoch: -1 } }))?.epoch ?? 0;
   }
 
   /** Segments in transcript order (chunk, then index), optionally from one chunk on. */
