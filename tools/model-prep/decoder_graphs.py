@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 
-from onnx_graph import hoist_shared_initializers, remove_dead_nodes
+from onnx_graph import hoist_shared_initializers, remove_dead_nodes, rename_values
 
 PAST = re.compile(r"^past_key_values\.(\d+)\.(decoder|encoder)\.(key|value)$")
 PRESENT = re.compile(r"^present\.(\d+)\.(decoder|encoder)\.(key|value)$")
@@ -47,14 +47,7 @@ def split_merged_decoder(model: ModelProto) -> tuple[ModelProto, ModelProto]:
         g.initializer.extend(copy.deepcopy(list(graph.initializer)))
         g.initializer.extend(copy.deepcopy(list(branch.initializer)))
         # Branch outputs are positional: rename them to the If node's output names.
-        renames = {b.name: outer for b, outer in zip(branch.output, switch.output) if b.name != outer}
-        for node in g.node:
-            for i, name in enumerate(node.output):
-                if name in renames:
-                    node.output[i] = renames[name]
-            for i, name in enumerate(node.input):
-                if name in renames:
-                    node.input[i] = renames[name]
+        rename_values(g, {b.name: outer for b, outer in zip(branch.output, switch.output) if b.name != outer})
         outputs = {o.name: o for o in graph.output}
         for name in switch.output:
             match = PRESENT.match(name)

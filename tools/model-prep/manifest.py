@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 
 def sha256(path: Path) -> str:
@@ -41,6 +42,19 @@ def new_manifest(recipe: int, source_dir: Path, sources: dict[str, Path], starte
         "tools": {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "python": sys.version.split()[0]},
         "seconds": round(time.time() - started, 1),
     }
+
+
+def run_and_report(out: Path, prepare: Callable[[], dict]) -> int:
+    """Runs a recipe for a command line: one readable line on failure (exit 1), else the
+    `ready` line on stderr and the JSON result (folder, outputs) on stdout (exit 0)."""
+    try:
+        manifest = prepare()
+    except Exception as err:  # noqa: BLE001 - one readable line for the caller, details on stderr
+        log(f"failed: {type(err).__name__}: {err}")
+        return 1
+    log(f"ready: {out} ({manifest['seconds']} s, recipe {manifest['recipeVersion']})")
+    print(json.dumps({"out": str(out.resolve()), "outputs": sorted(manifest["outputs"])}))
+    return 0
 
 
 def log(message: str) -> None:

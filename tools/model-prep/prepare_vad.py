@@ -10,7 +10,6 @@ manifest matches the source and RECIPE_VERSION. Exit 0 on success, 1 on failure.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import onnx
 
-from manifest import log, new_manifest, publish, staging_dir, up_to_date
+from manifest import log, new_manifest, publish, run_and_report, staging_dir, up_to_date
 from vad_scan import build_vad_scan
 
 RECIPE_VERSION = 1
@@ -44,14 +43,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        manifest = prepare(args.source.resolve(), args.out.resolve(), args.force)
-    except Exception as err:  # noqa: BLE001 - one readable line for the caller
-        log(f"failed: {type(err).__name__}: {err}")
-        return 1
-    log(f"ready: {args.out} (recipe {manifest['recipeVersion']})")
-    print(json.dumps({"out": str(args.out.resolve()), "outputs": sorted(manifest["outputs"])}))
-    return 0
+    return run_and_report(args.out, lambda: prepare(args.source.resolve(), args.out.resolve(), args.force))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ from onnx import helper
 from attention_fusion import fuse_encoder_attention
 from decoder_graphs import merge_decoders, split_merged_decoder
 from dequantize import dequantize_graph, remaining_integer_ops
-from manifest import log, new_manifest, publish, staging_dir, up_to_date
+from manifest import log, new_manifest, publish, run_and_report, staging_dir, up_to_date
 from onnx_graph import remove_dead_nodes
 from search_graph import build_search_model
 
@@ -194,14 +194,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, type=Path, help="folder for the prepared graphs and manifest.json")
     parser.add_argument("--force", action="store_true", help="rebuild even when the manifest says it is up to date")
     args = parser.parse_args(argv)
-    try:
-        manifest = prepare(args.source.resolve(), args.variant, args.out.resolve(), args.force)
-    except Exception as err:  # noqa: BLE001 - one readable line for the caller, details on stderr
-        log(f"failed: {type(err).__name__}: {err}")
-        return 1
-    log(f"ready: {args.out} ({manifest['seconds']} s, recipe {manifest['recipeVersion']})")
-    print(json.dumps({"out": str(args.out.resolve()), "outputs": sorted(manifest["outputs"])}))
-    return 0
+    return run_and_report(args.out, lambda: prepare(args.source.resolve(), args.variant, args.out.resolve(), args.force))
 
 
 if __name__ == "__main__":
