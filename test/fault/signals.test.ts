@@ -6,7 +6,7 @@
  * the job back, and another worker resumes it. The process trees are read
  * from /proc. (The Docker images run node under tini: test/unit/dockerfile.test.ts.)
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { longformClip } from '../helpers/fixtures.js';
 import { chunksSavedBy, registerMeeting, startTranscription } from '../helpers/meetings.js';
 import { freePort } from '../helpers/ports.js';
@@ -26,6 +26,23 @@ afterAll(async () => {
   await stack?.dispose();
 });
 
+// A failed test must not leave its npm tree consuming jobs that the next test waits for.
+let spawnedBefore = 0;
+beforeEach(() => {
+  spawnedBefore = stack.processes.length;
+});
+afterEach(async () => {
+  const spawned = stack.processes.slice(spawnedBefore);
+  for (const p of spawned.flatMap((proc) => processTree(proc.pid))) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await Promise.all(spawned.map((proc) => proc.exited));
+});
+
 /** `npm <args>` with the stack's settings, registered for clean-up; resolves once its worker consumes. */
 async function startNpm(name: string, args: string[]): Promise<ServiceProcess> {
   const proc = spawnCommand(name, ['npm', '--silent', ...args], { ...stack.env, PORT: String(await freePort()), HOST: '127.0.0.1' });
@@ -41,8 +58,12 @@ async function busyWith(proc: ServiceProcess, meetingId: string): Promise<void> 
   await proc.waitForLog(() => chunksSavedBy(proc.logs(), meetingId).length >= 1, 120_000);
 }
 
-/** The tree without the ffmpeg/ffprobe children that come and go while audio is decoded. */
-const serviceProcesses = (tree: ProcInfo[]) => tree.filter((p) => !/ff(mpeg|probe)/.test(p.command));
+/**
+ * The tree without the processes that come and go: ffmpeg/ffprobe while audio
+ * is decoded, and tsx's esbuild service while sources not yet in its cache are
+ * compiled (a fresh clone, as in CI).
+ */
+const serviceProcesses = (tree: ProcInfo[]) => tree.filter((p) => !/ff(mpeg|probe)|esbuild/.test(p.command));
 
 async function expectAllGone(tree: ProcInfo[], withinMs: number): Promise<void> {
   const deadline = Date.now() + withinMs;
