@@ -48,9 +48,12 @@ export function createApp(deps: AppDeps) {
   app.onError(errorHandler(deps.logger));
 
   const document = openApiDocument();
+  const auth = apiKeyAuth(deps.config.http.apiKeys);
   return app
+    // Metrics name queues, routes and error codes: only key holders (Prometheus sends one) read them.
+    .use('/metrics', auth)
     .route('/', healthRoutes(deps))
-    .use('/api/*', apiKeyAuth(deps.config.http.apiKeys))
+    .use('/api/*', auth)
     .get('/api/openapi.json', (c) => c.json(document, 200))
     .route('/api/projects/:projectId/meetings', meetingsRoutes(deps))
     .route('/api/projects/:projectId/meetings/:meetingId', transcriptionRoutes(deps))

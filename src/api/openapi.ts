@@ -61,8 +61,7 @@ export function openApiDocument() {
       description:
         'Register meeting audio, start and follow its transcription, read the transcript. Every error is ' +
         '`{ "error": { "code", "message" } }` with a stable `code`. Everything under `/api` needs ' +
-        '`Authorization: Bearer <key>` (API_KEYS); `/healthz`, `/readyz` and `/metrics` do not (keep `/metrics` ' +
-        'off public networks). Every response carries `X-Request-Id` (sent by the client or generated).',
+        '`Authorization: Bearer <key>` (API_KEYS), and so does `/metrics`; `/healthz` and `/readyz` do not. Every response carries `X-Request-Id` (sent by the client or generated).',
     },
     security: [{ bearer: [] }],
     paths: {
@@ -239,9 +238,8 @@ export function openApiDocument() {
       },
       '/metrics': {
         get: {
-          summary: 'Prometheus metrics (no API key: expose only to the monitoring network)',
-          security: [],
-          responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+          summary: 'Prometheus metrics (needs an API key: give Prometheus one as its bearer credentials)',
+          responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, ...unauthorized },
         },
       },
     },

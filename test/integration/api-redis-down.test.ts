@@ -87,7 +87,7 @@ describe('with Redis down', () => {
   });
 
   it('/metrics still answers, without queue gauges', async () => {
-    const res = await h.app.request('/metrics');
+    const res = await h.request('/metrics');
     expect(res.status).toBe(200);
     expect(await res.text()).not.toMatch(/^meno_queue_jobs\{/m);
   });

@@ -40,6 +40,8 @@ describe('startApi', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     expect((await fetch(`${base}/api/queues/metrics`)).status).toBe(401);
+    expect((await fetch(`${base}/metrics`)).status).toBe(401);
+    expect((await fetch(`${base}/metrics`, { headers: auth })).status).toBe(200);
     const res = await fetch(`${base}/api/projects/p1/meetings`, { method: 'POST', body: uploadForm(await readFile(JFK)), headers: auth });
     expect(res.status).toBe(201);
     const body = (await res.json()) as { meetingId: string };

@@ -67,12 +67,15 @@ describe('authentication', () => {
     }
   });
 
-  it('leaves /healthz, /readyz and /metrics open', async () => {
+  it('leaves /healthz and /readyz open and keeps /metrics behind the key', async () => {
     expect((await h.app.request('/healthz')).status).toBe(200);
     const ready = await h.app.request('/readyz');
     expect(ready.status).toBe(200);
     expect(await json(ready)).toEqual({ status: 'ok', checks: { mongo: 'ok', redis: 'ok' } });
-    const metrics = await h.app.request('/metrics');
+    const anonymous = await h.app.request('/metrics');
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.text()).not.toContain('meno_');
+    const metrics = await h.request('/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('Content-Type')).toMatch(/^text\/plain/);
     expect(await metrics.text()).toContain('meno_http_requests_total');
@@ -98,7 +101,7 @@ describe('requests', () => {
   });
 
   it('counts requests by route pattern', async () => {
-    const text = await (await h.app.request('/metrics')).text();
+    const text = await (await h.request('/metrics')).text();
     expect(text).toMatch(/meno_http_requests_total\{method="GET",route="\/api\/queues\/metrics",status="200",process="api"\} \d+/);
   });
 

@@ -39,7 +39,7 @@ describe('metrics and readiness', () => {
     expect(during).toMatch(/^meno_worker_up\{[^}]*\} 1$/m);
     expect(during).toMatch(/^meno_chunks_total\{[^}]*queue="regular"[^}]*\} [1-9]/m);
     expect(during).toMatch(/^meno_event_loop_lag_seconds\{[^}]*\} /m);
-    const apiDuring = await text(`${stack.apiUrl()}/metrics`);
+    const apiDuring = await (await stack.api('/metrics')).text();
     expect(apiDuring).toMatch(/^meno_queue_jobs\{[^}]*queue="transcription-queue"[^}]*state="active"[^}]*\} 1$/m);
 
     await waitForStatus(stack, 'p', 'scrape', 'completed', 120_000);

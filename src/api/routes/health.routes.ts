@@ -6,7 +6,7 @@ import { RETRY_AFTER_SEC } from '../middleware/error-handler.js';
 /** A dependency check that has not answered by then counts as failed, so /readyz answers within about this long. */
 export const READY_CHECK_TIMEOUT_MS = 1500;
 
-/** `/healthz` (process up), `/readyz` (Redis and MongoDB answer) and `/metrics` (Prometheus); no API key needed. */
+/** `/healthz` (process up) and `/readyz` (Redis and MongoDB answer), open to probes; `/metrics` (Prometheus), behind the API key (app.ts). */
 export function healthRoutes(deps: Pick<AppDeps, 'checks' | 'metrics'>) {
   return new Hono<AppEnv>()
     .get('/healthz', (c) => c.json({ status: 'ok' as const }, 200))
