@@ -4,7 +4,7 @@
  * route the app serves appears here.
  */
 
-const ERROR_CODES = ['NOT_FOUND', 'VALIDATION_FAILED', 'BAD_AUDIO', 'CONFLICT', 'UNAVAILABLE', 'UNAUTHORIZED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'INTERNAL'];
+const ERROR_CODES = ['NOT_FOUND', 'VALIDATION_FAILED', 'BAD_AUDIO', 'CONFLICT', 'UNAVAILABLE', 'UNAUTHORIZED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_REFUSED', 'INTERNAL'];
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
@@ -40,7 +40,8 @@ const startResult = {
         '`queued`: a job was added now. `existing`: a live job already existed; its id is returned (the call is idempotent). ' +
         '`deferred`: Redis could not be reached. The request is already recorded in MongoDB, so it is not lost: the reconciler ' +
         'enqueues it once Redis is back (within RECONCILE_INTERVAL_MS). The API answers 202 in this case too rather than 503, ' +
-        'because the request has been accepted and will be carried out without the client having to repeat it.',
+        'because the request has been accepted and will be carried out without the client having to repeat it. A retry made ' +
+        'while the failed attempt\'s job is still finishing is also `deferred`: the reconciler enqueues it once that job is done.',
     },
   },
 };
@@ -140,6 +141,7 @@ export function openApiDocument() {
             409: error('CONFLICT: the meeting is completed, or failed (use retry).'),
             413: error('PAYLOAD_TOO_LARGE'),
             415: error('UNSUPPORTED_MEDIA_TYPE: a body that is not JSON.'),
+            500: error('QUEUE_REFUSED: Redis or BullMQ refused the job (not an outage); the meeting is marked failed, the server log has the detail.'),
             ...unavailable,
           },
         },
@@ -154,6 +156,7 @@ export function openApiDocument() {
             ...unauthorized,
             404: error('NOT_FOUND'),
             409: error('CONFLICT: only a failed meeting can be retried.'),
+            500: error('QUEUE_REFUSED: Redis or BullMQ refused the job (not an outage); the meeting is marked failed, the server log has the detail.'),
             ...unavailable,
           },
         },

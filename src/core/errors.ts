@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'STALE_WRITE'
+  | 'QUEUE_REFUSED'
   | 'INTERNAL';
 
 export interface AppErrorOptions {

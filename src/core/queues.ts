@@ -20,6 +20,12 @@ export interface TranscriptionJobData {
   /** Wall-clock limit for one attempt, enforced by the processor at chunk boundaries. */
   timeoutMs: number;
   options: { language?: string; task?: 'transcribe' | 'translate' };
+  /**
+   * The meeting's transcriptionRequestedAt (ms) this job serves: a failure of
+   * a job from an older request must not fail a newer one. Absent on jobs
+   * enqueued before it existed.
+   */
+  requestedAt?: number;
 }
 
 /** One job per meeting: a second start finds the same id and adds no twin. */

@@ -43,6 +43,32 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis {
   return redis;
 }
 
+/** Network errors of a connection that is down or unreachable. */
+const OUTAGE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/**
+ * Replies of a server that is up but cannot take commands for now: loading
+ * its dataset, running a slow script, a replica without its primary, out of
+ * memory under noeviction (frees as retention removes jobs). The request is
+ * fine; it will succeed later.
+ */
+const OUTAGE_REPLIES = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM)\b/;
+
+/** What ioredis throws when a producer connection is not ready or a command timed out. */
+const OUTAGE_MESSAGES = /^(Connection is closed|Stream isn't writeable|Command timed out|Reached the max retries per request limit)/;
+
+/**
+ * True when `err` says Redis is unreachable or temporarily unable to serve,
+ * as opposed to a command it refused (WRONGTYPE, NOSCRIPT, ERR ...) or a
+ * BullMQ error about the job itself, which waiting will not fix.
+ */
+export function isRedisOutage(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code && OUTAGE_ERRNOS.has(code)) return true;
+  return err.name === 'MaxRetriesPerRequestError' || OUTAGE_REPLIES.test(err.message) || OUTAGE_MESSAGES.test(err.message);
+}
+
 /** Resolves true once the connection is ready, false after `timeoutMs` (the caller then goes on without Redis). */
 export function waitForRedisReady(redis: Redis, timeoutMs: number): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(true);

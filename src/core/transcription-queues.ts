@@ -2,6 +2,7 @@ import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { UnavailableError } from './errors.js';
+import { isRedisOutage } from './redis.js';
 import type { Logger } from './logger.js';
 import type { QueueKind } from './meetings/meeting.repository.js';
 import { JobName, jobIdFor, jobOptionsFrom, queueNameFor, type TranscriptionJobData } from './queues.js';
@@ -40,7 +41,29 @@ export interface EnqueueResult {
   queue: QueueKind;
   /** False when a live job with this id already existed (a second start). */
   created: boolean;
+  /**
+   * True when that live job serves an older request and did not finish within
+   * a short wait (a worker between its last write and BullMQ's move to
+   * failed): the reconciler adds this request's job once it has.
+   */
+  superseded?: boolean;
 }
+
+/**
+ * A Redis command failed for a reason other than an outage (a refused
+ * command, a BullMQ error about the job): waiting will not fix it. Not an
+ * AppError, so its internals never reach a client as they are.
+ */
+export class QueueCommandError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** How long enqueue waits for a live job of an older request to finish, and how often it looks. */
+const SUPERSEDED_WAIT_MS = 2000;
+const SUPERSEDED_POLL_MS = 100;
 
 const LIVE_STATES: readonly JobState[] = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'];
 
@@ -75,23 +98,29 @@ export class TranscriptionQueues {
   }
 
   /**
-   * Adds the meeting's job unless a live one exists. A finished job left
-   * under the same id (kept for inspection) is removed first, so a new
-   * request is never swallowed by BullMQ's id dedupe.
+   * Adds the meeting's job unless a live one serves the same or a newer
+   * request. A finished job left under the same id (kept for inspection) is
+   * removed first, so a new request is never swallowed by BullMQ's id dedupe;
+   * a live job of an older request (its worker failed the meeting for good a
+   * moment ago and is about to move it to failed) is waited for briefly.
    */
   async enqueue(data: TranscriptionJobData): Promise<EnqueueResult> {
     const jobId = jobIdFor(data.meetingId);
-    return this.bounded('enqueue', async () => {
-      const existing = await this.findJob(jobId);
-      if (existing) {
-        const state = (await existing.job.getState()) as JobState;
-        if (LIVE_STATES.includes(state)) return { jobId, queue: existing.kind, created: false };
-        await existing.job.remove();
-      }
-      await this.queue(data.queue).add(JobName.Transcribe, data, { jobId });
-      this.log.info({ jobId, queue: data.queue, meetingId: data.meetingId, durationSec: data.durationSec }, 'job enqueued');
-      return { jobId, queue: data.queue, created: true };
-    });
+    for (let waitedMs = 0; ; waitedMs += SUPERSEDED_POLL_MS) {
+      const result = await this.bounded('enqueue', async (): Promise<EnqueueResult> => {
+        const existing = await this.findJob(jobId);
+        if (existing) {
+          const state = (await existing.job.getState()) as JobState;
+          if (LIVE_STATES.includes(state)) return { jobId, queue: existing.kind, created: false, superseded: isOlderRequest(existing.job.data, data) };
+          await existing.job.remove();
+        }
+        await this.queue(data.queue).add(JobName.Transcribe, data, { jobId });
+        this.log.info({ jobId, queue: data.queue, meetingId: data.meetingId, durationSec: data.durationSec }, 'job enqueued');
+        return { jobId, queue: data.queue, created: true };
+      });
+      if (!result.superseded || waitedMs >= SUPERSEDED_WAIT_MS) return result;
+      await new Promise((resolve) => setTimeout(resolve, SUPERSEDED_POLL_MS));
+    }
   }
 
   /** Status of a job in either queue; null when neither holds it. */
@@ -174,19 +203,30 @@ export class TranscriptionQueues {
     return null;
   }
 
-  /** Runs a Redis call with a hard deadline, turning any connection failure into UnavailableError. */
+  /**
+   * Runs a Redis call with a hard deadline. An outage (see isRedisOutage) or
+   * the deadline becomes UnavailableError, which callers wait out; anything
+   * else becomes QueueCommandError, which they must not.
+   */
   private async bounded<T>(what: string, fn: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Error(`timed out after ${this.timeoutMs} ms`);
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer = setTimeout(() => reject(timedOut), this.timeoutMs);
     });
     try {
       return await Promise.race([fn(), deadline]);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      throw new UnavailableError(`queue unavailable (${what}): ${message}`, { cause: err });
+      if (err === timedOut || isRedisOutage(err)) throw new UnavailableError(`queue unavailable (${what}): ${message}`, { cause: err });
+      throw new QueueCommandError(`queue command failed (${what}): ${message}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }
   }
+}
+
+/** Whether `live` was enqueued for an earlier client request than `next` (jobs from before requestedAt existed count as the same). */
+function isOlderRequest(live: TranscriptionJobData, next: TranscriptionJobData): boolean {
+  return live.requestedAt !== undefined && next.requestedAt !== undefined && live.requestedAt < next.requestedAt;
 }

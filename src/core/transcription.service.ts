@@ -1,10 +1,10 @@
 import type { Config } from './config.js';
-import { ConflictError, UnavailableError } from './errors.js';
+import { AppError, ConflictError, UnavailableError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { MeetingDocument, MeetingRepository, QueueKind, TranscriptionOptions } from './meetings/meeting.repository.js';
 import { isLive } from './meetings/meeting-state.js';
 import { jobIdFor, routeByDuration, type TranscriptionJobData } from './queues.js';
-import type { TranscriptionQueues } from './transcription-queues.js';
+import { type JobStatus, QueueCommandError, type TranscriptionQueues } from './transcription-queues.js';
 
 export type StartOptions = TranscriptionOptions;
 
@@ -13,7 +13,8 @@ export interface StartResult {
   queue: QueueKind;
   /**
    * 'queued': a job was added now. 'existing': a live job already existed (a second start).
-   * 'deferred': Redis was unreachable; the request is recorded in MongoDB and the reconciler enqueues it.
+   * 'deferred': recorded in MongoDB, enqueued later by the reconciler: Redis was unreachable, or the
+   * job of the previous request was still finishing.
    */
   state: 'queued' | 'existing' | 'deferred';
 }
@@ -49,18 +50,21 @@ export class TranscriptionService {
     const route = routeByDuration(meeting.audio.durationSec, this.queueConfig);
     const jobId = jobIdFor(meetingId);
     if (meeting.transcriptionRequestedAt) {
-      const live = await this.queues.isLive(jobId).catch(() => undefined);
+      const live = await this.queues.isLive(jobId).catch((err: unknown) => {
+        if (err instanceof UnavailableError) return undefined;
+        throw err;
+      });
       if (live !== false) return { jobId, queue: meeting.queue ?? route.kind, state: live ? 'existing' : 'deferred' };
     }
     const recorded = await this.meetings.recordTranscriptionRequest(meetingId, route.kind, jobId, options);
-    return this.enqueue(recorded);
+    return this.enqueueRequest(recorded);
   }
 
   /** failed → pending → a new job with the start's options; the retry resumes from the saved chunks. */
   async retry(projectId: string, meetingId: string): Promise<StartResult> {
     const meeting = await this.meetings.retry(projectId, meetingId);
     this.log.info({ meetingId, projectId }, 'transcription retry requested');
-    return this.enqueue(meeting);
+    return this.enqueueRequest(meeting);
   }
 
   /**
@@ -74,30 +78,54 @@ export class TranscriptionService {
     const report: ReconcileReport = { checked: 0, enqueued: 0, failed: 0 };
     for (const listed of await this.meetings.listRequestedLive()) {
       report.checked++;
-      const status = await this.queues.getJobStatus(jobIdFor(listed._id));
-      if (status && !['completed', 'failed'].includes(status.status)) continue;
-      // Read the meeting again after the job: one that finished in between is no longer live.
-      const meeting = await this.meetings.findById(listed._id);
-      if (!meeting || !isLive(meeting.transcriptionStatus)) continue;
-      const requestedAt = meeting.transcriptionRequestedAt?.getTime() ?? 0;
-      const finishedAfterRequest = status?.finishedOn !== undefined && status.finishedOn >= requestedAt;
-      if (status?.status === 'failed' && finishedAfterRequest) {
-        await this.meetings
-          .fail(meeting._id, { errorMessage: status.failedReason ?? 'job failed', attempts: status.attemptsMade, lastAttempt: new Date(status.finishedOn!) })
-          .then(() => report.failed++)
-          .catch((err: unknown) => this.log.warn({ err, meetingId: meeting._id }, 'reconciler could not mark meeting failed'));
-        continue;
-      }
-      const res = await this.enqueue(meeting);
-      if (res.state === 'queued') {
-        report.enqueued++;
-        this.log.warn({ meetingId: meeting._id, jobId: res.jobId, previous: status?.status ?? 'missing' }, 'reconciler enqueued a live meeting without a live job');
+      try {
+        await this.reconcileMeeting(listed._id, report);
+      } catch (err) {
+        // An outage ends the pass (the next one retries); a refused command fails only its meeting.
+        if (!(err instanceof QueueCommandError)) throw err;
+        if (await this.failRefused(listed, err)) report.failed++;
       }
     }
     return report;
   }
 
-  /** Enqueues the meeting's job with the options stored with its request. */
+  private async reconcileMeeting(meetingId: string, report: ReconcileReport): Promise<void> {
+    const status = await this.queues.getJobStatus(jobIdFor(meetingId));
+    if (status && !['completed', 'failed'].includes(status.status)) return;
+    // Read the meeting again after the job: one that finished in between is no longer live.
+    const meeting = await this.meetings.findById(meetingId);
+    if (!meeting || !isLive(meeting.transcriptionStatus)) return;
+    if (status?.status === 'failed' && answersRequest(status, meeting.transcriptionRequestedAt)) {
+      const failure = { errorMessage: status.failedReason ?? 'job failed', attempts: status.attemptsMade, lastAttempt: new Date(status.finishedOn!) };
+      await this.meetings
+        .failRequest(meeting._id, failure, meeting.transcriptionRequestedAt)
+        .then((failed) => (report.failed += failed ? 1 : 0))
+        .catch((err: unknown) => this.log.warn({ err, meetingId: meeting._id }, 'reconciler could not mark meeting failed'));
+      return;
+    }
+    const res = await this.enqueue(meeting);
+    if (res.state === 'queued') {
+      report.enqueued++;
+      this.log.warn({ meetingId: meeting._id, jobId: res.jobId, previous: status?.status ?? 'missing' }, 'reconciler enqueued a live meeting without a live job');
+    }
+  }
+
+  /**
+   * enqueue() for a client's start or retry: a command Redis or BullMQ
+   * refused fails the meeting at once (waiting would not help) and answers
+   * QUEUE_REFUSED.
+   */
+  private async enqueueRequest(meeting: MeetingDocument): Promise<StartResult> {
+    try {
+      return await this.enqueue(meeting);
+    } catch (err) {
+      if (!(err instanceof QueueCommandError)) throw err;
+      await this.failRefused(meeting, err);
+      throw new AppError('QUEUE_REFUSED', 500, `meeting ${meeting._id}: ${QUEUE_REFUSED_MESSAGE}; the meeting is marked failed`);
+    }
+  }
+
+  /** Enqueues the meeting's job with the options stored with its request; a Redis outage defers it. */
   private async enqueue(meeting: MeetingDocument): Promise<StartResult> {
     const route = routeByDuration(meeting.audio.durationSec, this.queueConfig);
     const data: TranscriptionJobData = {
@@ -108,9 +136,14 @@ export class TranscriptionService {
       queue: route.kind,
       timeoutMs: route.timeoutMs,
       options: meeting.transcriptionOptions ?? {},
+      ...(meeting.transcriptionRequestedAt ? { requestedAt: meeting.transcriptionRequestedAt.getTime() } : {}),
     };
     try {
       const res = await this.queues.enqueue(data);
+      if (res.superseded) {
+        this.log.info({ meetingId: meeting._id, jobId: res.jobId }, 'the previous request\'s job is still finishing; the reconciler enqueues this one');
+        return { jobId: res.jobId, queue: route.kind, state: 'deferred' };
+      }
       return { jobId: res.jobId, queue: res.queue, state: res.created ? 'queued' : 'existing' };
     } catch (err) {
       if (!(err instanceof UnavailableError)) throw err;
@@ -118,4 +151,24 @@ export class TranscriptionService {
       return { jobId: jobIdFor(meeting._id), queue: route.kind, state: 'deferred' };
     }
   }
+
+  /** Fails the meeting's current request after Redis or BullMQ refused a command for it; the detail goes to the log only. */
+  private async failRefused(meeting: MeetingDocument, err: QueueCommandError): Promise<boolean> {
+    this.log.error({ err, meetingId: meeting._id }, 'the queue refused a command for this meeting; marking it failed');
+    const failure = { errorMessage: QUEUE_REFUSED_MESSAGE, attempts: 0, lastAttempt: new Date(), code: 'QUEUE_REFUSED' };
+    return this.meetings.failRequest(meeting._id, failure, meeting.transcriptionRequestedAt);
+  }
+}
+
+const QUEUE_REFUSED_MESSAGE = 'the job queue refused this transcription (the server log has the detail); retry it once the operator has looked';
+
+/**
+ * Whether a failed job answers the meeting's current request. Jobs carry the
+ * request time they were enqueued for; older jobs without it count when they
+ * finished after the request.
+ */
+function answersRequest(status: JobStatus, requestedAt: Date | undefined): boolean {
+  const requested = requestedAt?.getTime() ?? 0;
+  if (status.data.requestedAt !== undefined) return status.data.requestedAt >= requested;
+  return status.finishedOn !== undefined && status.finishedOn >= requested;
 }

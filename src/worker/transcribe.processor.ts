@@ -139,7 +139,7 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
       const last = permanent || attempt >= maxAttempts;
       if (last && epoch === undefined) {
         log.error({ err: failure }, 'job failed for good before it could claim the meeting; the reconciler will mark it failed');
-      } else if (last) {
+      } else if (last && epoch !== undefined) {
         await deps.meetings
           .fail(meetingId, { errorMessage: reported, attempts: attempt, lastAttempt: new Date(), code: (err as { code?: string }).code }, epoch)
           .catch((e: unknown) => log.warn({ err: e }, 'could not mark meeting failed now; the reconciler will'));

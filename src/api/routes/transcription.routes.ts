@@ -5,7 +5,7 @@ import { clientSafeMessage, UnavailableError, ValidationError } from '../../core
 import { isEnglishOnlyModel, WHISPER_LANGUAGES } from '../../core/whisper-languages.js';
 import type { MeetingDocument } from '../../core/meetings/meeting.repository.js';
 import { jobIdFor } from '../../core/queues.js';
-import type { JobStatus } from '../../core/transcription-queues.js';
+import { type JobStatus, QueueCommandError } from '../../core/transcription-queues.js';
 import { formatTranscript, TRANSCRIPT_CONTENT_TYPES, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../../core/transcript-format.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../env.js';
@@ -100,7 +100,8 @@ async function jobOrUnreachable(deps: TranscriptionDeps, meeting: MeetingDocumen
   try {
     return await deps.queues.getJobStatus(meeting.jobId ?? jobIdFor(meeting._id));
   } catch (err) {
-    if (err instanceof UnavailableError) return 'unreachable';
+    // The status comes from MongoDB; a job Redis cannot serve (down, or a refused read) shows as 'unknown'.
+    if (err instanceof UnavailableError || err instanceof QueueCommandError) return 'unreachable';
     throw err;
   }
 }

@@ -243,17 +243,27 @@ export class MeetingRepository {
     });
   }
 
-  /**
-   * → failed with the guide's metadata; set only on permanent failure. Fenced
-   * when an epoch is given (a worker); unfenced for the reconciler, which
-   * fails a meeting whose job BullMQ already failed.
-   */
-  async fail(meetingId: string, failure: FailureMetadata, epoch?: number): Promise<MeetingDocument> {
+  /** processing → failed with the guide's metadata, by the worker that owns the meeting; set only on permanent failure. Fenced. */
+  async fail(meetingId: string, failure: FailureMetadata, epoch: number): Promise<MeetingDocument> {
     return this.transition(meetingId, 'fail', (m) => {
-      if (epoch !== undefined) assertOwner(m, epoch);
-      else if (!canTransition(m.transcriptionStatus, 'fail')) throw new ConflictError(`cannot fail meeting ${meetingId}: it is ${m.transcriptionStatus}`);
+      assertOwner(m, epoch);
       return { set: { transcriptionStatus: 'failed', metadata: { ...m.metadata, transcription: failure } } };
     });
+  }
+
+  /**
+   * → failed without an epoch, for a failure found outside a worker (BullMQ
+   * failed the job, or the queue refused it), but only while the meeting is
+   * live and still on the request the failure answers: a client's newer
+   * start or retry wins. False when that no longer holds; nothing changes then.
+   */
+  async failRequest(meetingId: string, failure: FailureMetadata, requestedAt: Date | undefined): Promise<boolean> {
+    let failed = false;
+    await this.transition(meetingId, 'fail', (m) => {
+      failed = canTransition(m.transcriptionStatus, 'fail') && m.transcriptionRequestedAt?.getTime() === requestedAt?.getTime();
+      return failed ? { set: { transcriptionStatus: 'failed', metadata: { ...m.metadata, transcription: failure } } } : null;
+    });
+    return failed;
   }
 
   /** failed → pending for a manual retry; checkpoints are kept so the retry resumes where it stopped. */
