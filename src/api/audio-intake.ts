@@ -5,11 +5,18 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { realpath, stat, statfs } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { BadAudioError, UnavailableError, UnsupportedMediaTypeError, ValidationError } from '../core/errors.js';
+import {
+  BadAudioError,
+  InsufficientStorageError,
+  PayloadTooLargeError,
+  UnavailableError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from '../core/errors.js';
 import type { AudioProbe, ProbeOptions } from '../inference/audio/probe.js';
 import { probe } from '../inference/audio/probe.js';
 import { type ContainerFamily, sniffFile } from '../inference/audio/sniff.js';
@@ -49,6 +56,36 @@ export async function inspectAudio(path: string, sizeBytes: number, inspector: A
   }
   const probed = await inspector.probe(path);
   return { container, durationSec: probed.durationSec, codec: probed.codec, formatName: probed.formatName, sizeBytes: probed.sizeBytes };
+}
+
+/**
+ * 413 when the container declares more audio than MAX_AUDIO_DURATION_SEC
+ * (a few MB of FLAC can hold hours of silence); the worker checks the real
+ * duration again while decoding.
+ */
+export function assertDurationAllowed(durationSec: number, maxDurationSec: number): void {
+  if (durationSec <= maxDurationSec) return;
+  throw new PayloadTooLargeError(`the audio lasts ${Math.round(durationSec)} s; this server accepts at most ${maxDurationSec} s (MAX_AUDIO_DURATION_SEC)`, {
+    details: { durationSec: Math.round(durationSec), maxDurationSec },
+  });
+}
+
+/** 507 when `dir` cannot take `bytes` more and keep `reserveBytes` free; checked before an upload is read. */
+export async function assertFreeSpace(dir: string, bytes: number, reserveBytes: number): Promise<void> {
+  const fs = await statfs(dir);
+  const free = fs.bavail * fs.bsize;
+  if (free >= bytes + reserveBytes) return;
+  throw new InsufficientStorageError('the server has no room for this upload right now; try again later', {
+    details: { neededBytes: bytes + reserveBytes, freeBytes: free },
+  });
+}
+
+/** An upload that hit a full disk mid-stream becomes the same 507 (the partial file is already removed). */
+export function noSpaceAsInsufficientStorage(err: unknown): never {
+  if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+    throw new InsufficientStorageError('the server ran out of room while receiving this upload; try again later', { cause: err });
+  }
+  throw err;
 }
 
 /** Hex SHA-256 of a file, read as a stream. */

@@ -4,7 +4,7 @@
  * route the app serves appears here.
  */
 
-const ERROR_CODES = ['NOT_FOUND', 'VALIDATION_FAILED', 'BAD_AUDIO', 'CONFLICT', 'UNAVAILABLE', 'UNAUTHORIZED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_REFUSED', 'INTERNAL'];
+const ERROR_CODES = ['NOT_FOUND', 'VALIDATION_FAILED', 'BAD_AUDIO', 'CONFLICT', 'UNAVAILABLE', 'UNAUTHORIZED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_REFUSED', 'INSUFFICIENT_STORAGE', 'INTERNAL'];
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
@@ -104,7 +104,8 @@ export function openApiDocument() {
             400: error('VALIDATION_FAILED (bad ids, body, URI, malformed JSON or multipart) or BAD_AUDIO (empty, corrupt or unreadable audio).'),
             ...unauthorized,
             409: error('CONFLICT: a meeting with this id already exists.'),
-            413: error('PAYLOAD_TOO_LARGE: upload over MAX_UPLOAD_BYTES or JSON over MAX_JSON_BYTES.'),
+            413: error('PAYLOAD_TOO_LARGE: upload over MAX_UPLOAD_BYTES, JSON over MAX_JSON_BYTES, or audio that declares more than MAX_AUDIO_DURATION_SEC.'),
+            507: error('INSUFFICIENT_STORAGE: STORAGE_DIR cannot take the upload and keep MIN_FREE_DISK_MB free; try again later.'),
             415: error('UNSUPPORTED_MEDIA_TYPE: request Content-Type is neither multipart/form-data nor JSON, or the file is not a recognised audio/video container.'),
             ...unavailable,
           },

@@ -43,6 +43,9 @@ const schema = z.object({
   MAX_JSON_BYTES: integer(1).default(64 * 1024),
   STORAGE_DIR: z.string().min(1).default('./data/audio'),
   AUDIO_ROOT: z.string().min(1).optional(),
+  MAX_AUDIO_DURATION_SEC: integer(1).default(6 * 3600),
+  TEMP_DIR: z.string().min(1).optional(),
+  MIN_FREE_DISK_MB: integer(0).default(256),
 
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   REDIS_COMMAND_TIMEOUT_MS: integer(100).default(1000),
@@ -96,7 +99,16 @@ export interface Config {
   env: Schema['NODE_ENV'];
   log: { level: Schema['LOG_LEVEL']; pretty: boolean };
   http: { host: string; port: number; apiKeys: readonly string[]; maxUploadBytes: number; maxJsonBytes: number };
-  storage: { dir: string; audioRoot?: string };
+  storage: {
+    dir: string;
+    audioRoot?: string;
+    /** Longest audio accepted: refused at intake on the declared duration, and while decoding on the real one. */
+    maxAudioDurationSec: number;
+    /** Decoded audio goes here (64 KB per second of audio); os.tmpdir() unless set. */
+    tempDir?: string;
+    /** Uploads and decoding are refused when they would leave less free space than this in their folder. */
+    minFreeBytes: number;
+  };
   redis: { url: string; commandTimeoutMs: number };
   mongo: { url: string; db: string; timeoutMs: number };
   queue: {
@@ -171,7 +183,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     env: e.NODE_ENV,
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY },
     http: { host: e.HOST, port: e.PORT, apiKeys: e.API_KEYS, maxUploadBytes: e.MAX_UPLOAD_BYTES, maxJsonBytes: e.MAX_JSON_BYTES },
-    storage: { dir: e.STORAGE_DIR, audioRoot: e.AUDIO_ROOT },
+    storage: {
+      dir: e.STORAGE_DIR,
+      audioRoot: e.AUDIO_ROOT,
+      maxAudioDurationSec: e.MAX_AUDIO_DURATION_SEC,
+      tempDir: e.TEMP_DIR,
+      minFreeBytes: e.MIN_FREE_DISK_MB * 1024 * 1024,
+    },
     redis: { url: e.REDIS_URL, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     mongo: { url: e.MONGODB_URL, db: e.MONGODB_DB, timeoutMs: e.MONGODB_TIMEOUT_MS },
     queue: {

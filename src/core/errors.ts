@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'STALE_WRITE'
   | 'QUEUE_REFUSED'
+  | 'INSUFFICIENT_STORAGE'
   | 'INTERNAL';
 
 export interface AppErrorOptions {
@@ -83,6 +84,13 @@ export class PayloadTooLargeError extends AppError {
 export class UnsupportedMediaTypeError extends AppError {
   constructor(message: string, options?: AppErrorOptions) {
     super('UNSUPPORTED_MEDIA_TYPE', 415, message, options);
+  }
+}
+
+/** A folder (uploads, decoded audio) lacks the space the work needs; worth a retry once space returns. */
+export class InsufficientStorageError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('INSUFFICIENT_STORAGE', 507, message, options);
   }
 }
 

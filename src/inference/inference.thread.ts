@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import type { Logger } from '../core/logger.js';
 import { loadWhisperEngine, type WhisperEngine, type WindowDecodeOptions, type WindowResult } from './engine.js';
-import { AudioDecoder, openPcmFile, pcmFromSamples, sweepStaleTempDirs, type PcmSource } from './audio/decode.js';
+import { AudioDecoder, type DecodeOptions, openPcmFile, pcmFromSamples, sweepStaleTempDirs, type PcmSource } from './audio/decode.js';
 import type { AudioProbe } from './audio/probe.js';
 import { SileroVad, windowRms, type VadOptions, type VadResult } from './audio/vad.js';
 import type { ModelInfo } from './types.js';
@@ -28,7 +28,7 @@ export interface ThreadData {
     batchSize?: number;
   };
   /** ffmpeg settings: decoding runs here too, because forking a process with a loaded model stalls its thread for tens of ms. */
-  audio: { ffmpegPath?: string; ffprobePath?: string; decodeTimeoutMs?: number; tempDir?: string };
+  audio: Omit<DecodeOptions, 'logger'>;
   /** Silero model file; the bundled one when omitted. */
   vadModelPath?: string;
   /** pino level of the main thread's logger. */

@@ -14,6 +14,7 @@ import {
   type AppError,
   BadAudioError,
   ConflictError,
+  InsufficientStorageError,
   NotFoundError,
   UnavailableError,
   ValidationError,
@@ -98,6 +99,10 @@ export interface TranscriberOptions {
   decodeTimeoutMs?: number;
   /** Folder for temporary decoded audio. @defaultValue os.tmpdir() */
   tempDir?: string;
+  /** Longest audio decoded, in seconds; longer input is refused as BadAudioError. @defaultValue no limit */
+  maxDurationSec?: number;
+  /** Free space the temp folder keeps after decoded audio is written. @defaultValue 256 MiB */
+  minFreeBytes?: number;
   /**
    * Nice value (0–19) of the inference thread and its ONNX threads, so the
    * main thread's event loop wins the CPU on a busy host; 0 keeps the
@@ -115,6 +120,7 @@ const ERROR_TYPES: Record<string, new (message: string, options?: { details?: Re
   ValidationError,
   UnavailableError,
   ConflictError,
+  InsufficientStorageError,
 };
 
 function deserializeError(error: SerializedError): Error {
@@ -350,10 +356,10 @@ class ThreadedTranscriber implements Transcriber {
     return plan;
   }
 
-  async plan(audio: AudioInput): Promise<ChunkPlan> {
-    const pcm = await this.open(audio);
+  async plan(audio: AudioInput, options: { signal?: AbortSignal } = {}): Promise<ChunkPlan> {
+    const pcm = await this.open(audio, options.signal);
     try {
-      return await this.planSource(pcm);
+      return await this.planSource(pcm, options.signal);
     } finally {
       await pcm.dispose();
     }
@@ -362,6 +368,7 @@ class ThreadedTranscriber implements Transcriber {
   async *transcribe(audio: AudioInput, options: TranscribeOptions = {}): AsyncIterable<ChunkResult> {
     const { signal } = options;
     if (signal?.aborted) throw abortReason(signal);
+    // One decode per call: planning and chunk reads share this file.
     const pcm = await this.open(audio, signal);
     try {
       const plan = options.plan ?? (await this.planSource(pcm, signal));
@@ -370,6 +377,8 @@ class ThreadedTranscriber implements Transcriber {
           `the plan is for ${plan.durationSec.toFixed(2)} s of audio but this input is ${pcm.durationSec.toFixed(2)} s long`,
         );
       }
+      await options.onPlan?.(plan);
+      if (signal?.aborted) throw abortReason(signal);
       const skip = new Set(options.skipChunks ?? []);
       const todo = plan.chunks.filter((c) => !skip.has(c.index));
       const decodeOptions = { language: options.language, task: options.task };
@@ -498,6 +507,8 @@ export async function createTranscriber(options: TranscriberOptions): Promise<Tr
       ffprobePath: options.ffprobePath,
       decodeTimeoutMs: options.decodeTimeoutMs,
       tempDir: options.tempDir,
+      maxDurationSec: options.maxDurationSec,
+      minFreeBytes: options.minFreeBytes,
     },
     logLevel: options.logger.level,
     nice: options.inferenceNice ?? 10,

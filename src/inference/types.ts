@@ -62,8 +62,14 @@ export interface TranscribeOptions {
   language?: string;
   /** @defaultValue 'transcribe' */
   task?: 'transcribe' | 'translate';
-  /** A plan computed earlier (the worker plans once, then transcribes). Planned here when omitted. */
+  /** A plan computed earlier (a resumed job reuses its first pickup's plan). Planned here, from the same decode, when omitted. */
   plan?: ChunkPlan;
+  /**
+   * Called once with the plan (given or computed), before the first chunk is
+   * decoded; the iteration waits for it. The worker stores a new plan here and
+   * sets the attempt's time limit from the real duration.
+   */
+  onPlan?: (plan: ChunkPlan) => void | Promise<void>;
   /** Chunk indices already saved; they are neither decoded nor yielded. */
   skipChunks?: Iterable<number>;
   /** Aborting stops at the next chunk boundary: the iterator ends by throwing the signal's reason. */
@@ -79,8 +85,8 @@ export interface TranscribeOptions {
 /** What the worker and CLI hold: a loaded model that turns audio into per-chunk results, off the caller's thread. */
 export interface Transcriber {
   readonly model: ModelInfo;
-  /** Decode and plan chunks for the audio without transcribing it. */
-  plan(audio: AudioInput): Promise<ChunkPlan>;
+  /** Decode and plan chunks for the audio without transcribing it; aborting `signal` stops decoding and planning. */
+  plan(audio: AudioInput, options?: { signal?: AbortSignal }): Promise<ChunkPlan>;
   /** Yields each chunk's result as soon as it is ready, in chunk order. */
   transcribe(audio: AudioInput, options?: TranscribeOptions): AsyncIterable<ChunkResult>;
   /** Frees the ONNX sessions (and GPU memory) and stops the inference thread. Idempotent. */

@@ -63,6 +63,9 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     ffmpegPath: config.inference.ffmpegPath,
     ffprobePath: config.inference.ffprobePath,
     decodeTimeoutMs: config.inference.ffmpegTimeoutMs,
+    tempDir: config.storage.tempDir,
+    maxDurationSec: config.storage.maxAudioDurationSec,
+    minFreeBytes: config.storage.minFreeBytes,
     logger,
   });
   log.info({ model: transcriber.model }, 'model loaded');
@@ -86,7 +89,8 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     segments,
     transcriber,
     shutdownSignal: shutdown.signal,
-    databaseRetryDelayMs: Math.max(1000, config.queue.backoffMs * 2),
+    queueConfig: config.queue,
+    outageRetryDelayMs: Math.max(1000, config.queue.backoffMs * 2),
     metrics,
     logger,
   });

@@ -1,22 +1,34 @@
 import { access, constants } from 'node:fs/promises';
 import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import { MongoNetworkError, MongoNotConnectedError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
-import { BadAudioError, clientSafeMessage, coerceError, NotFoundError, StaleWriteError, ValidationError } from '../core/errors.js';
+import type { Config } from '../core/config.js';
+import {
+  BadAudioError,
+  clientSafeMessage,
+  coerceError,
+  InsufficientStorageError,
+  NotFoundError,
+  StaleWriteError,
+  ValidationError,
+} from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { MeetingRepository } from '../core/meetings/meeting.repository.js';
 import type { SegmentRepository } from '../core/meetings/segment.repository.js';
 import type { ServiceMetrics } from '../core/metrics.js';
-import type { TranscriptionJobData } from '../core/queues.js';
-import type { AudioChunk, Transcriber } from '../inference/types.js';
+import { routeByDuration, type TranscriptionJobData } from '../core/queues.js';
+import type { AudioChunk, ChunkPlan, Transcriber } from '../inference/types.js';
+import { AttemptDeadline } from './attempt-deadline.js';
 
 export interface TranscribeProcessorDeps {
   meetings: MeetingRepository;
   segments: SegmentRepository;
-  transcriber: Pick<Transcriber, 'plan' | 'transcribe'>;
+  transcriber: Pick<Transcriber, 'transcribe'>;
+  /** Routing thresholds and time limits, to give an attempt the limit of the audio's real duration. */
+  queueConfig: Config['queue'];
   /** Aborted when the process shuts down: the job is handed back at the next chunk boundary. */
   shutdownSignal: AbortSignal;
-  /** How long a job waits when MongoDB cannot be reached (no attempt is spent). @defaultValue config JOB_BACKOFF_MS × 2 */
-  databaseRetryDelayMs: number;
+  /** How long a job waits when MongoDB cannot be reached or a folder is full (no attempt is spent). @defaultValue config JOB_BACKOFF_MS × 2 */
+  outageRetryDelayMs: number;
   metrics?: ServiceMetrics;
   logger: Logger;
 }
@@ -39,9 +51,10 @@ export class JobTimeoutError extends Error {
 
 /**
  * The BullMQ processor: orchestration only (inference runs on its own
- * thread). Per job: claim the meeting (new epoch), plan chunks, skip the
- * checkpointed ones, then for each transcribed chunk save its segments, its
- * checkpoint and the progress, all fenced by the epoch.
+ * thread). Per job: claim the meeting (new epoch); decode the audio once and
+ * plan its chunks (or reuse the stored plan), every stage abortable; skip
+ * the checkpointed chunks, then for each transcribed chunk save its segments,
+ * its checkpoint and the progress, all fenced by the epoch.
  */
 export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
   return async function transcribe(job: Job<TranscriptionJobData>, token?: string, jobSignal?: AbortSignal): Promise<TranscribeResult> {
@@ -51,7 +64,8 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
     const log = deps.logger.child({ jobId: job.id, meetingId, queue, attempt });
     const startedAt = Date.now();
 
-    const timeout = AbortSignal.timeout(job.data.timeoutMs);
+    const deadline = new AttemptDeadline(job.data.timeoutMs);
+    const timeout = deadline.signal;
     const signal = AbortSignal.any([deps.shutdownSignal, timeout, ...(jobSignal ? [jobSignal] : [])]);
     let epoch: number | undefined;
     let savedSegments = 0;
@@ -69,14 +83,28 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
       await assertReadable(job.data.audioUri);
       // A resumed job reuses the first pickup's plan: same chunk indices, and no second VAD pass.
       const stored = claim.meeting.plan;
-      const plan = stored ?? (await deps.transcriber.plan(job.data.audioUri));
-      if (!stored) await deps.meetings.recordPlan(meetingId, epoch, plan);
       const done = new Set(claim.doneChunks);
-      const speechSec = sumDurations(plan.chunks);
-      let doneSec = sumDurations(plan.chunks.filter((c) => done.has(c.index)));
-      log.info({ chunks: plan.chunks.length, skipping: done.size, planner: plan.planner, durationSec: plan.durationSec, reused: !!stored }, 'chunks planned');
+      let planned: ChunkPlan | undefined;
+      let speechSec = 0;
+      let doneSec = 0;
+      const onPlan = async (plan: ChunkPlan) => {
+        if (!stored) await deps.meetings.recordPlan(meetingId, claim.epoch, plan);
+        planned = plan;
+        speechSec = sumDurations(plan.chunks);
+        doneSec = sumDurations(plan.chunks.filter((c) => done.has(c.index)));
+        // A header can understate the duration (or state none): the real one sets the limit.
+        const route = routeByDuration(plan.durationSec, deps.queueConfig);
+        if (deadline.raiseTo(route.timeoutMs)) {
+          log.info(
+            { declaredSec: job.data.durationSec, durationSec: plan.durationSec, timeoutMs: route.timeoutMs, routedQueue: route.kind },
+            'audio is longer than its header said; the attempt gets the time limit of its real duration',
+          );
+        }
+        log.info({ chunks: plan.chunks.length, skipping: done.size, planner: plan.planner, durationSec: plan.durationSec, reused: !!stored }, 'chunks planned');
+      };
 
-      for await (const result of deps.transcriber.transcribe(job.data.audioUri, { ...job.data.options, plan, skipChunks: done, signal })) {
+      const options = { ...job.data.options, plan: stored, onPlan, skipChunks: done, signal };
+      for await (const result of deps.transcriber.transcribe(job.data.audioUri, options)) {
         const { chunk } = result;
         // Cheap early exit for a zombie; the writes below are fenced regardless.
         await deps.meetings.assertOwner(meetingId, epoch);
@@ -101,7 +129,7 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
       deps.metrics?.jobDuration.observe({ queue, outcome: 'completed' }, wallSec);
       if (audioDone > 0) deps.metrics?.realtimeFactor.observe({ queue }, audioDone / wallSec);
       log.info({ segments: savedSegments, wallSec: round(wallSec), audioSec: round(audioDone) }, 'job completed');
-      return { chunks: plan.chunks.length, chunksResumed: done.size, segments: savedSegments };
+      return { chunks: planned?.chunks.length ?? 0, chunksResumed: done.size, segments: savedSegments };
     } catch (thrown) {
       deps.metrics?.jobDuration.observe({ queue, outcome: 'failed' }, (Date.now() - startedAt) / 1000);
       const err = coerceError(thrown);
@@ -123,15 +151,16 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
         log.warn({ epoch, reason: String(jobSignal.reason) }, 'job lock lost; stopped at a chunk boundary without failing the meeting');
         throw err;
       }
-      if (isDatabaseUnreachable(err) && !timeout.aborted && token) {
-        // MongoDB is away: not the job's fault, so wait and try again without spending an
-        // attempt (a few short outages must not fail a meeting for good). Saved chunks stay saved.
-        await job.moveToDelayed(Date.now() + deps.databaseRetryDelayMs, token);
+      const outage = isDatabaseUnreachable(err) ? 'mongodb unreachable' : err instanceof InsufficientStorageError ? 'not enough disk space' : undefined;
+      if (outage && !timeout.aborted && token) {
+        // MongoDB is away or a folder is full: not the job's fault, so wait and try again without
+        // spending an attempt (a few short outages must not fail a meeting for good). Saved chunks stay saved.
+        await job.moveToDelayed(Date.now() + deps.outageRetryDelayMs, token);
         deps.metrics?.retries.inc({ queue });
-        log.warn({ epoch, err: { message: err.message, name: err.name }, delayMs: deps.databaseRetryDelayMs }, 'mongodb unreachable; job attempt stopped and delayed without spending an attempt');
+        log.warn({ epoch, err: { message: err.message, name: err.name }, delayMs: deps.outageRetryDelayMs }, `${outage}; job attempt stopped and delayed without spending an attempt`);
         throw new DelayedError();
       }
-      const failure = timeout.aborted ? new JobTimeoutError(`attempt exceeded the ${queue} queue timeout of ${job.data.timeoutMs} ms`) : err;
+      const failure = timeout.aborted ? new JobTimeoutError(`attempt exceeded its time limit of ${deadline.limitMs} ms (${queue} queue)`) : err;
       // Clients read the failure (meeting error, BullMQ failedReason): no server paths; the logs keep them.
       const reported = clientSafeMessage(failure.message);
       // A language or task the model cannot do (ValidationError from the engine) fails the same way every time.
@@ -150,6 +179,8 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
       if (permanent) throw Object.assign(new UnrecoverableError(reported), { code: (err as { code?: string }).code ?? 'UNRECOVERABLE' });
       if (reported === failure.message) throw failure;
       throw Object.assign(new Error(reported, { cause: failure }), { name: failure.name, code: (failure as { code?: string }).code });
+    } finally {
+      deadline.dispose();
     }
   };
 }

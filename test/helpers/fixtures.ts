@@ -27,6 +27,44 @@ export function longformClip(seconds: number): string {
   return out;
 }
 
+/** Runs the bundled ffmpeg once per output file (cached in the temp dir); `make` gets a temp path to write. */
+function cachedFixture(name: string, make: (out: string) => string[][]): string {
+  const dir = join(tmpdir(), 'meno-fixtures');
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, name);
+  if (!existsSync(out)) {
+    const tmp = `${out}.${process.pid}.tmp`;
+    for (const args of make(tmp)) {
+      const res = spawnSync(ffmpegInstaller.path, ['-nostdin', '-y', '-v', 'error', ...args]);
+      if (res.status !== 0) throw new Error(`ffmpeg failed: ${res.stderr?.toString()}`);
+    }
+    spawnSync('mv', [tmp, out]);
+  }
+  return out;
+}
+
+/** `seconds` of digital silence as FLAC: a few MB that decode to hours (a "duration bomb"). */
+export function silenceFlac(seconds: number): string {
+  return cachedFixture(`silence-${seconds}s.flac`, (out) => [['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', String(seconds), '-c:a', 'flac', '-f', 'flac', out]]);
+}
+
+/**
+ * An MP3 whose container understates its duration: 1 s of silence at a high
+ * bitrate, then 90 s of the long-form speech at 32 kbit/s, with no Xing
+ * header, so ffprobe estimates about 28 s from the first frames' bitrate.
+ */
+export function understatedMp3(): string {
+  return cachedFixture('understated-91s.mp3', (out) => {
+    const lame = ['-c:a', 'libmp3lame', '-write_xing', '0', '-id3v2_version', '0', '-f', 'mp3'];
+    return [
+      ['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '1', ...lame, '-b:a', '160k', `${out}.a`],
+      ['-i', LONGFORM, '-t', '90', '-ac', '1', '-ar', '16000', ...lame, '-b:a', '32k', `${out}.b`],
+      // Byte concatenation through ffmpeg's concat protocol keeps both streams' frames as they are.
+      ['-i', `concat:${out}.a|${out}.b`, '-c', 'copy', '-write_xing', '0', '-id3v2_version', '0', '-f', 'mp3', out],
+    ];
+  });
+}
+
 /** The long-form file's stretches of digital silence and of -50 dBFS noise (audio/README.md), seconds. */
 export const LONGFORM_SILENCE = { start: 236.9, end: 256.9 };
 export const LONGFORM_NOISE = { start: 462.182, end: 482.182 };

@@ -2,12 +2,13 @@
  * Bad input to the registration route: every refusal has a stable code and
  * leaves MongoDB, Redis and STORAGE_DIR exactly as they were.
  */
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepStaging } from '../../src/api/upload.js';
+import { silenceFlac } from '../helpers/fixtures.js';
 import { AUDIO, type ApiHarness, createHarness, JFK, listFiles, type Snapshot, uploadForm } from './api-harness.js';
 
 const MAX_UPLOAD = 100_000;
@@ -177,6 +178,49 @@ describe('server-side URIs', () => {
       expect((await noRoot.snapshot()).mongo.meetings).toBe(0);
     } finally {
       await noRoot.close();
+    }
+  });
+});
+
+describe('duration and disk limits', () => {
+  it('answers 413 for audio that declares more than MAX_AUDIO_DURATION_SEC (a duration bomb), upload or URI, and stores nothing', async () => {
+    const limited = await createHarness({ env: { MAX_AUDIO_DURATION_SEC: '3600' } });
+    try {
+      const bomb = silenceFlac(3 * 3600);
+      expect((await stat(bomb)).size).toBeLessThan(3_000_000);
+      await copyFile(bomb, join(limited.audioRoot, 'bomb.flac'));
+      const before = await limited.snapshot();
+      const uploaded = await limited.request('/api/projects/p1/meetings', { method: 'POST', body: uploadForm(await readFile(bomb), {}, 'bomb.flac') });
+      const byUri = await limited.request('/api/projects/p1/meetings', {
+        method: 'POST',
+        body: JSON.stringify({ audioUri: 'bomb.flac' }),
+        headers: { 'Content-Type': 'application/json' },
+      });
+      for (const res of [uploaded, byUri]) {
+        expect(res.status).toBe(413);
+        const body = await json(res);
+        expect(body.error.code).toBe('PAYLOAD_TOO_LARGE');
+        expect(body.error.message).toBe('the audio lasts 10800 s; this server accepts at most 3600 s (MAX_AUDIO_DURATION_SEC)');
+      }
+      expect(await limited.snapshot()).toEqual(before);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('answers 507 before reading an upload when STORAGE_DIR lacks the room (MIN_FREE_DISK_MB counts), and stores nothing', async () => {
+    // A reserve larger than any disk: the real free space of STORAGE_DIR is checked against it.
+    const full = await createHarness({ env: { MIN_FREE_DISK_MB: String(1024 ** 3) } });
+    try {
+      const before = await full.snapshot();
+      const res = await full.request('/api/projects/p1/meetings', { method: 'POST', body: uploadForm(await readFile(JFK)) });
+      expect(res.status).toBe(507);
+      const body = await json(res);
+      expect(body.error.code).toBe('INSUFFICIENT_STORAGE');
+      expect(body.error.message).toBe('the server has no room for this upload right now; try again later');
+      expect(await full.snapshot()).toEqual(before);
+    } finally {
+      await full.close();
     }
   });
 });

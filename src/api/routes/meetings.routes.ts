@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { ConflictError, UnsupportedMediaTypeError } from '../../core/errors.js';
 import type { MeetingAudio, MeetingDocument } from '../../core/meetings/meeting.repository.js';
-import { hashFile, inspectAudio, resolveAudioUri } from '../audio-intake.js';
+import { assertDurationAllowed, assertFreeSpace, hashFile, inspectAudio, noSpaceAsInsufficientStorage, resolveAudioUri } from '../audio-intake.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../env.js';
 import { isJsonMediaType, mediaType, readJsonBody } from '../middleware/json-body.js';
@@ -66,12 +66,17 @@ async function assertFree(deps: MeetingsDeps, meetingId: string): Promise<void> 
  */
 async function registerUpload(deps: MeetingsDeps, projectId: string, request: Request): Promise<MeetingDocument> {
   const storageDir = resolve(deps.config.storage.dir);
-  const upload = await receiveUpload(request, { stagingDir: stagingDirFor(deps.config), maxBytes: deps.config.http.maxUploadBytes });
+  const declaredBytes = Number(request.headers.get('Content-Length') ?? 0) || 0;
+  await assertFreeSpace(storageDir, Math.min(declaredBytes, deps.config.http.maxUploadBytes), deps.config.storage.minFreeBytes);
+  const upload = await receiveUpload(request, { stagingDir: stagingDirFor(deps.config), maxBytes: deps.config.http.maxUploadBytes }).catch(
+    noSpaceAsInsufficientStorage,
+  );
   let stored: string | undefined;
   try {
     const meetingId = upload.fields.meetingId === undefined ? newMeetingId() : parseOrThrow(idSchema, upload.fields.meetingId, 'form field meetingId');
     await assertFree(deps, meetingId);
     const inspected = await inspectAudio(upload.path, upload.sizeBytes, deps.audio);
+    assertDurationAllowed(inspected.durationSec, deps.config.storage.maxAudioDurationSec);
     const dir = join(storageDir, projectId, meetingId);
     await mkdir(dir, { recursive: true });
     stored = join(dir, `${randomUUID()}.audio`);
@@ -96,6 +101,7 @@ async function registerUri(deps: MeetingsDeps, projectId: string, request: Reque
   const file = await resolveAudioUri(body.audioUri, deps.config.storage.audioRoot);
   await assertFree(deps, meetingId);
   const inspected = await inspectAudio(file.path, file.sizeBytes, deps.audio);
+  assertDurationAllowed(inspected.durationSec, deps.config.storage.maxAudioDurationSec);
   const sha256 = await hashFile(file.path);
   return deps.meetings.create({ id: meetingId, projectId, audio: { path: file.path, source: 'uri', ...audioFacts(inspected), sha256 } });
 }

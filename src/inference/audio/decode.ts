@@ -1,10 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat, statfs } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
-import { BadAudioError } from '../../core/errors.js';
+import { BadAudioError, InsufficientStorageError } from '../../core/errors.js';
 import { SAMPLE_RATE } from '../types.js';
 import { sniffFile, type ContainerFamily } from './sniff.js';
 import {
@@ -48,6 +48,14 @@ export interface DecodeOptions {
   decodeTimeoutMs?: number;
   /** Folder for the temporary decoded audio. @defaultValue os.tmpdir() */
   tempDir?: string;
+  /**
+   * Longest audio accepted, in seconds: refused when the container declares
+   * more, and ffmpeg stops writing just past it when the real audio is longer
+   * (a 2-MB FLAC can hold hours of silence). @defaultValue no limit
+   */
+  maxDurationSec?: number;
+  /** Free space the temp folder must keep after the decoded audio is written. @defaultValue 256 MiB */
+  minFreeBytes?: number;
   logger: Logger;
 }
 
@@ -114,6 +122,15 @@ export interface DecodedAudio {
 
 const STDERR_LIMIT = 8 * 1024;
 const BYTES_PER_SAMPLE = 4;
+const DEFAULT_MIN_FREE_BYTES = 256 * 1024 * 1024;
+
+function mib(bytes: number): string {
+  return `${Math.round(bytes / (1024 * 1024))} MiB`;
+}
+
+function formatSec(seconds: number): string {
+  return seconds >= 3600 ? `${(seconds / 3600).toFixed(1)} h (${Math.round(seconds)} s)` : `${Math.round(seconds)} s`;
+}
 
 /** Wraps samples already in memory (16 kHz mono) as a {@link PcmSource}. */
 export function pcmFromSamples(samples: Float32Array): PcmSource {
@@ -225,6 +242,8 @@ export class AudioDecoder {
       let info: AudioProbe;
       try {
         info = await this.probe(path);
+        this.assertWithinLimit(info.durationSec, 'declares');
+        await this.assertTempSpace(info.durationSec);
       } catch (err) {
         speculative.abort(err);
         await early?.then((pcm) => pcm.dispose(), () => {});
@@ -247,14 +266,50 @@ export class AudioDecoder {
         }
         pcm = await this.decodeAs(local, demuxer, signal);
       }
+      try {
+        this.assertWithinLimit(pcm.durationSec, 'holds');
+      } catch (err) {
+        await pcm.dispose();
+        throw err;
+      }
       if (info.durationSec > 0 && pcm.durationSec + 1 < info.durationSec * 0.9) {
         this.log.warn({ declaredSec: info.durationSec, decodedSec: pcm.durationSec }, 'decoded audio is shorter than the container says');
       }
-      this.log.debug({ durationSec: pcm.durationSec, format: info.formatName, codec: info.codec, overlapped: demuxer === sniffed }, 'audio decoded');
+      this.log.info(
+        { durationSec: pcm.durationSec, declaredSec: info.durationSec, format: info.formatName, codec: info.codec, overlapped: demuxer === sniffed },
+        'audio decoded',
+      );
       return { pcm, probe: info };
     } finally {
       signal?.removeEventListener('abort', stop);
     }
+  }
+
+  /** BadAudioError when `durationSec` is past maxDurationSec (declared by the container, or found while decoding). */
+  private assertWithinLimit(durationSec: number, verb: 'declares' | 'holds'): void {
+    const max = this.options.maxDurationSec;
+    if (max === undefined || durationSec <= max) return;
+    throw new BadAudioError(`the audio ${verb} ${formatSec(durationSec)}; this server accepts at most ${formatSec(max)} (MAX_AUDIO_DURATION_SEC)`, {
+      details: { durationSec: Math.round(durationSec), maxDurationSec: max },
+    });
+  }
+
+  /**
+   * InsufficientStorageError when the temp folder cannot take the decoded
+   * audio (64 KB per second; the declared duration, or the limit when none is
+   * declared) and still keep minFreeBytes free. Retried later, like an outage.
+   */
+  private async assertTempSpace(declaredSec: number): Promise<void> {
+    const dir = this.options.tempDir ?? tmpdir();
+    const seconds = declaredSec > 0 ? declaredSec : (this.options.maxDurationSec ?? 0);
+    const needed = Math.ceil(seconds * SAMPLE_RATE * BYTES_PER_SAMPLE) + (this.options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES);
+    const fs = await statfs(dir);
+    const free = fs.bavail * fs.bsize;
+    if (free >= needed) return;
+    throw new InsufficientStorageError(
+      `not enough free space for the decoded audio: ${mib(needed)} needed (with the reserve), ${mib(free)} free in the temporary folder`,
+      { details: { neededBytes: needed, freeBytes: free } },
+    );
   }
 
   /** ffmpeg with a fixed demuxer into a new temporary raw file. */
@@ -271,6 +326,8 @@ export class AudioDecoder {
           '-i', fileUrlForFfmpeg(localPath),
           '-map', '0:a:0', '-vn', '-sn', '-dn',
           '-ac', '1', '-ar', String(SAMPLE_RATE),
+          // Past the limit ffmpeg stops at once; the second more tells "longer" from "exactly at it".
+          ...(this.options.maxDurationSec !== undefined ? ['-t', String(this.options.maxDurationSec + 1)] : []),
           '-c:a', 'pcm_f32le', '-f', 'f32le', '-y', outPath,
         ],
         signal,
@@ -333,6 +390,9 @@ export class AudioDecoder {
       child.on('close', (code, killedBy) => {
         if (failure) return finish(failure);
         if (code === 0) return finish();
+        if (/No space left on device/i.test(stderr)) {
+          return finish(new InsufficientStorageError('the temporary folder filled up while the audio was decoded'));
+        }
         const why = killedBy ? `ffmpeg was killed by ${killedBy}` : stderrReason(stderr);
         finish(new BadAudioError(`not decodable audio: ${why}`));
       });
