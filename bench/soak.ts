@@ -11,7 +11,8 @@
  *
  *   npm run soak -- [--duration 300] [--workers 3] [--short 50] [--long 3] [--seed N]
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +47,7 @@ const SOAK_ENV: Record<string, string> = {
 };
 const REPORTED_ENV = [
   'MODEL', 'INFERENCE_THREADS', 'INFERENCE_BATCH_SIZE', 'WORKER_CONCURRENCY', 'LOCK_DURATION_MS', 'STALLED_INTERVAL_MS', 'MAX_STALLED_COUNT',
-  'JOB_ATTEMPTS', 'JOB_BACKOFF_MS', 'RECONCILE_INTERVAL_MS', 'SHUTDOWN_GRACE_MS', 'MONGODB_TIMEOUT_MS',
+  'JOB_ATTEMPTS', 'JOB_BACKOFF_MS', 'RECONCILE_INTERVAL_MS', 'SHUTDOWN_GRACE_MS', 'MONGODB_TIMEOUT_MS', 'MIN_FREE_DISK_MB',
 ];
 
 const t0 = Date.now();
@@ -72,9 +73,12 @@ async function run(args: SoakArgs, signal: AbortSignal): Promise<number> {
 
   let stack: Stack | undefined;
   let pool: WorkerPool | undefined;
+  let tempDir: string | undefined;
   try {
+    tempDir = mountTempFolder();
+    const stackEnv = tempDir ? { ...SOAK_ENV, TEMP_DIR: tempDir, MIN_FREE_DISK_MB: '16' } : SOAK_ENV;
     stack = await bounded('starting the stack', SETUP_BOUND_MS, (async () => {
-      const s = await startStack({ env: SOAK_ENV });
+      const s = await startStack({ env: stackEnv });
       stack = s;
       await s.startApi();
       return s;
@@ -106,7 +110,7 @@ async function run(args: SoakArgs, signal: AbortSignal): Promise<number> {
     const submission = submitAll({ stack, items, spreadMs: durationMs * 0.4, deadline: chaosStop, signal, log }).finally(() => (submitting = false));
     let faults: FaultRecord[] = [];
     const chaos = runChaos({
-      stack, pool, rng, stopAt: chaosStop, gapSec: args.faultGapSec, recoveryBoundMs: RECOVERY_BOUND_MS, hasWork, signal, log,
+      stack, pool, rng, stopAt: chaosStop, gapSec: args.faultGapSec, recoveryBoundMs: RECOVERY_BOUND_MS, hasWork, tempDir, signal, log,
     }).then((f) => {
       faults = f;
       log(`chaos over: ${f.length} fault(s); draining`);
@@ -185,6 +189,34 @@ async function run(args: SoakArgs, signal: AbortSignal): Promise<number> {
   } finally {
     pool?.close();
     if (stack) await bounded('stopping the stack', DISPOSE_BOUND_MS, stack.dispose()).catch((err: unknown) => log(`dispose: ${(err as Error).message}`));
+    if (tempDir) unmountTempFolder(tempDir);
+  }
+}
+
+/**
+ * The workers' TEMP_DIR as a 256 MiB tmpfs of its own, so the 'diskfull'
+ * fault can fill it without touching the host's disks. Needs root; without
+ * it the soak runs without that fault (and says so).
+ */
+function mountTempFolder(): string | undefined {
+  const dir = mkdtempSync(join(os.tmpdir(), 'meno-soak-temp-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'tmpfs', dir], { stdio: 'pipe' });
+    log(`workers decode into a 256 MiB tmpfs at ${dir} (the 'temp folder full' fault fills it)`);
+    return dir;
+  } catch (err) {
+    log(`cannot mount a tmpfs for TEMP_DIR (${(err as Error).message.split('\n')[0]}); the 'temp folder full' fault is skipped`);
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+function unmountTempFolder(dir: string): void {
+  try {
+    execFileSync('umount', ['-l', dir], { stdio: 'pipe' });
+    rmSync(dir, { recursive: true, force: true });
+  } catch (err) {
+    log(`umount ${dir}: ${(err as Error).message.split('\n')[0]}`);
   }
 }
 

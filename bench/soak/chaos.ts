@@ -1,10 +1,14 @@
 /**
  * The chaos driver: at seeded random intervals, one fault at a time —
  * kill -9 a worker, SIGTERM a worker, restart redis-server, restart
- * FerretDB — and how long the system took to recover from it. A fault's
- * recovery is awaited (bounded) before the next one, so measurements do
- * not overlap.
+ * FerretDB, wipe Redis (FLUSHALL), fill the workers' temp folder — and how
+ * long the system took to recover from it. A fault's recovery is awaited
+ * (bounded) before the next one, so measurements do not overlap.
  */
+import { execFile } from 'node:child_process';
+import { statfs, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Queue } from 'bullmq';
 import type { LogLine, ServiceProcess } from '../../test/helpers/processes.js';
 import type { Stack } from '../../test/helpers/stack.js';
@@ -12,7 +16,7 @@ import { findLine, heldJob, type HeldJob, sleep, waitForLine } from './logs.js';
 import type { Rng } from './prng.js';
 import type { WorkerPool } from './worker-pool.js';
 
-export const FAULT_KINDS = ['kill9', 'sigterm', 'redis', 'ferretdb'] as const;
+export const FAULT_KINDS = ['kill9', 'sigterm', 'redis', 'ferretdb', 'flushall', 'diskfull'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export const FAULT_LABELS: Record<FaultKind, { name: string; measure: string }> = {
@@ -20,6 +24,8 @@ export const FAULT_LABELS: Record<FaultKind, { name: string; measure: string }> 
   sigterm: { name: 'worker SIGTERM', measure: 'hand-back → the job resumed on another worker' },
   redis: { name: 'redis-server restart', measure: 'redis back up → a job picked up or advancing in Redis' },
   ferretdb: { name: 'FerretDB restart', measure: "FerretDB back up → the next 'chunk saved'" },
+  flushall: { name: 'Redis data loss (FLUSHALL)', measure: "FLUSHALL → the reconciler's first re-enqueue picked up ('job started')" },
+  diskfull: { name: 'temp folder full', measure: "space back → the next audio decoded by a worker" },
 };
 
 export interface FaultRecord {
@@ -50,6 +56,8 @@ export interface ChaosOptions {
   recoveryBoundMs: number;
   /** False once every meeting is finished: no fault then (nothing could recover). */
   hasWork: () => boolean;
+  /** The workers' TEMP_DIR when it is a folder of its own that may be filled up; 'diskfull' is skipped without it. */
+  tempDir?: string;
   signal: AbortSignal;
   log: (text: string) => void;
 }
@@ -68,6 +76,7 @@ export async function runChaos(o: ChaosOptions): Promise<FaultRecord[]> {
     await sleep(gapMs, o.signal);
     if (o.signal.aborted || !o.hasWork()) break;
     let kind = draw();
+    if (kind === 'diskfull' && !o.tempDir) kind = draw();
     // Never leave fewer than one worker consuming.
     if ((kind === 'kill9' || kind === 'sigterm') && o.pool.running().length < 2) {
       o.log(`skipping ${kind}: only ${o.pool.running().length} worker(s) consuming`);
@@ -92,6 +101,10 @@ function inject(kind: FaultKind, o: ChaosOptions): Promise<FaultRecord> {
       return restartRedis(o);
     case 'ferretdb':
       return restartFerret(o);
+    case 'flushall':
+      return flushRedis(o);
+    case 'diskfull':
+      return fillTempDir(o);
   }
 }
 
@@ -196,6 +209,57 @@ async function restartFerret(o: ChaosOptions): Promise<FaultRecord> {
     record.recoveryMs = Number(found.line.time) - upAt;
     record.note = `down ${(downMs / 1000).toFixed(1)} s; chunk saved by ${found.proc.name}`;
   } else record.note = `down ${(downMs / 1000).toFixed(1)} s; no chunk saved within the bound`;
+  return record;
+}
+
+/** Every key gone at once (a Redis restarted without its AOF): MongoDB's requests are all that is left. */
+async function flushRedis(o: ChaosOptions): Promise<FaultRecord> {
+  const at = Date.now();
+  await o.stack.redisClient.flushall();
+  const record: FaultRecord = { kind: 'flushall', at, target: 'redis-server', note: '' };
+  const reenqueued = await waitForLine(
+    () => [...o.stack.processes],
+    (l) => l.msg === 'reconciler enqueued a live meeting without a live job',
+    at,
+    at + o.recoveryBoundMs,
+    o.signal,
+  );
+  if (!reenqueued) {
+    record.note = 'no live meeting re-enqueued within the bound (none was live?)';
+    return record;
+  }
+  const meetingId = String(reenqueued.line.meetingId);
+  const found = await waitForLine(() => o.pool.all(), pickedUp(meetingId), at, at + o.recoveryBoundMs, o.signal);
+  record.note = `${meetingId} re-enqueued by ${reenqueued.proc.name} after ${((Number(reenqueued.line.time) - at) / 1000).toFixed(2)} s`;
+  if (found) {
+    record.recoveryMs = Number(found.line.time) - at;
+    record.note += `; picked up by ${found.proc.name}`;
+  } else record.note += '; NOT picked up within the bound';
+  return record;
+}
+
+const run = promisify(execFile);
+
+/** Fills the temp folder to its last MiB for a few seconds; decodes in that window are refused and wait. */
+async function fillTempDir(o: ChaosOptions): Promise<FaultRecord> {
+  const dir = o.tempDir!;
+  const filler = join(dir, 'chaos-filler');
+  const fs = await statfs(dir);
+  const fillBytes = Math.max(0, fs.bavail * fs.bsize - 1024 * 1024);
+  const at = Date.now();
+  await run('fallocate', ['-l', String(fillBytes), filler]);
+  const fullMs = o.rng.between(3000, 8000);
+  await sleep(fullMs, o.signal);
+  await unlink(filler);
+  const freedAt = Date.now();
+  const record: FaultRecord = { kind: 'diskfull', at, target: 'worker temp folder', outageMs: freedAt - at, note: '' };
+  const refused = o.pool.all().reduce((n, w) => n + w.logs().filter((l) => Number(l.time) >= at && String(l.msg).startsWith('not enough disk space')).length, 0);
+  const found = await waitForLine(() => o.pool.all(), (l) => l.msg === 'audio decoded', freedAt, freedAt + o.recoveryBoundMs, o.signal);
+  record.note = `full ${(fullMs / 1000).toFixed(1)} s (${Math.round(fillBytes / 1048576)} MiB filler); ${refused} attempt(s) delayed for space`;
+  if (found) {
+    record.recoveryMs = Number(found.line.time) - freedAt;
+    record.note += `; next decode on ${found.proc.name}`;
+  } else record.note += '; no decode within the bound';
   return record;
 }
 
