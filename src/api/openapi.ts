@@ -129,6 +129,14 @@ export function openApiDocument() {
                       description: "ISO 639-1 code of a language Whisper knows; detected per window when omitted. An English-only model (MODEL=tiny.en, …) takes only 'en'.",
                     },
                     task: { type: 'string', enum: ['transcribe', 'translate'], description: "'translate' needs a multilingual model." },
+                    prompt: {
+                      type: 'string',
+                      maxLength: 1000,
+                      examples: ['Kubernetes, BullMQ, ONNX Runtime, Dr. Nguyen'],
+                      description:
+                        'Vocabulary hint given to every 30-s window (after <|startofprev|>): names and terms to spell as written, or the ' +
+                        'punctuation style to follow. Whisper reads at most 223 tokens of it; a longer prompt keeps its end.',
+                    },
                   },
                 },
               },

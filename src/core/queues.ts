@@ -19,7 +19,7 @@ export interface TranscriptionJobData {
   queue: QueueKind;
   /** Wall-clock limit for one attempt, enforced by the processor at chunk boundaries. */
   timeoutMs: number;
-  options: { language?: string; task?: 'transcribe' | 'translate' };
+  options: { language?: string; task?: 'transcribe' | 'translate'; prompt?: string };
   /**
    * The meeting's transcriptionRequestedAt (ms) this job serves: a failure of
    * a job from an older request must not fail a newer one. Absent on jobs

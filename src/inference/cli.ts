@@ -24,6 +24,7 @@ Options:
   --format <fmt>        text, json, srt or vtt                      (default: text)
   --language <code>     ISO 639-1 code, e.g. en; detected when omitted
   --task <task>         transcribe or translate                     (default: transcribe)
+  --prompt <text>       vocabulary hint (names, jargon) given to every window
   --batch-size <n>      chunks decoded together                     (default: 1)
   --threads <n>         ONNX threads                                (default: all cores)
   --planner <p>         vad (cut at pauses) or fixed (30-s windows) (default: vad)
@@ -62,6 +63,7 @@ function parse(argv: string[]) {
       format: { type: 'string' },
       language: { type: 'string' },
       task: { type: 'string' },
+      prompt: { type: 'string' },
       'batch-size': { type: 'string' },
       threads: { type: 'string' },
       planner: { type: 'string' },
@@ -80,6 +82,7 @@ function parse(argv: string[]) {
     format: oneOf('format', values.format, TRANSCRIPT_FORMATS) ?? 'text',
     language: values.language,
     task: oneOf('task', values.task, ['transcribe', 'translate'] as const),
+    prompt: values.prompt,
     batchSize: positiveInt('batch-size', values['batch-size']),
     threads: positiveInt('threads', values.threads),
     planner: oneOf('planner', values.planner, ['vad', 'fixed'] as const),
@@ -189,33 +192,38 @@ export async function runCli(argv: string[], io: CliIo, signal?: AbortSignal): P
       ffprobePath: process.env.FFPROBE_PATH || undefined,
       logger,
     });
-    const plan = await transcriber.plan(options.file);
-    const progress = new Progress(plan, io, logger);
+    // The plan comes from the same decode as the transcription (onPlan), before the first chunk.
+    let plan: ChunkPlan | undefined;
+    let progress: Progress | undefined;
     const segments: Segment[] = [];
     let language: string | undefined;
     try {
       for await (const result of transcriber.transcribe(options.file, {
-        plan,
         language: options.language,
         task: options.task,
+        prompt: options.prompt,
+        onPlan: (planned) => {
+          plan = planned;
+          progress = new Progress(planned, io, logger);
+        },
         signal,
       })) {
         segments.push(...result.segments);
         language ??= result.language;
-        if (options.format === 'text') progress.around(() => io.stdout.write(formatTranscript('text', result.segments)));
-        progress.chunkDone(result.chunk.index, result.chunk.start, result.chunk.end, result.segments.length);
+        if (options.format === 'text') progress!.around(() => io.stdout.write(formatTranscript('text', result.segments)));
+        progress!.chunkDone(result.chunk.index, result.chunk.start, result.chunk.end, result.segments.length);
       }
     } finally {
-      progress.finish();
+      progress?.finish();
     }
     if (options.format !== 'text') {
       io.stdout.write(
         formatTranscript(options.format as TranscriptFormat, segments, {
           model: transcriber.model.name,
           language: language ?? options.language ?? null,
-          durationSec: plan.durationSec,
-          planner: plan.planner,
-          chunks: plan.chunks.length,
+          durationSec: plan!.durationSec,
+          planner: plan!.planner,
+          chunks: plan!.chunks.length,
         }),
       );
     }

@@ -105,6 +105,12 @@ export interface WindowDecodeOptions {
    * prompt; the last max_target_positions/2 − 1 are used. @defaultValue none
    */
   previousTokens?: readonly number[];
+  /**
+   * A client's prompt (names, terms, a style to follow), encoded and put
+   * after <|startofprev|> before previousTokens in every window; when the two
+   * are too long together, the prompt's start is cut first. @defaultValue none
+   */
+  prompt?: string;
 }
 
 export interface WindowResult {
@@ -302,10 +308,9 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
     const detect = !given;
     // The graph detects the language itself, in the slot that holds -1; the step loop asks first.
     const langs: (string | undefined)[] = detect && !search ? await detectLanguages(states, n) : group.map(() => given);
+    const before = [...(opts.prompt ? tokenizer.encode(opts.prompt) : []), ...(opts.previousTokens ?? [])].filter((id) => id !== eot);
     const context =
-      opts.previousTokens && opts.previousTokens.length > 0 && special.sotPrev !== undefined
-        ? [special.sotPrev, ...opts.previousTokens.filter((id) => id !== eot).slice(-(Math.floor(config.maxTargetPositions / 2) - 1))]
-        : [];
+      before.length > 0 && special.sotPrev !== undefined ? [special.sotPrev, ...before.slice(-(Math.floor(config.maxTargetPositions / 2) - 1))] : [];
     const prompts = langs.map((lang) => {
       const prompt = [...context, ...(multilingual ? [sot, lang ? languages.get(lang)! : -1, taskIds[task]!] : [sot])];
       if (!timestamps) prompt.push(noTimestamps);

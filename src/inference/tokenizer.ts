@@ -1,8 +1,8 @@
 /**
- * Whisper's tokenizer for decoding: the byte-level BPE vocabulary of
- * tokenizer.json (GPT-2 style) turned back into text, plus lookups of the
- * special tokens by their string. Encoding is never needed: prompts are made
- * of special tokens only.
+ * Whisper's tokenizer: the byte-level BPE vocabulary of tokenizer.json
+ * (GPT-2 style) turned back into text, text encoded into tokens (for
+ * prompts: a client's vocabulary hint after <|startofprev|>), and lookups of
+ * the special tokens by their string.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,11 +47,45 @@ export interface WhisperTokenizer {
    * not form valid UTF-8 become U+FFFD (as Python's `errors='replace'`).
    */
   decode(ids: Iterable<number>): string;
+  /**
+   * Token ids of plain text, as GPT-2's byte-level BPE splits it (special
+   * token strings in the text are encoded as text, never as control tokens).
+   */
+  encode(text: string): number[];
 }
 
 interface TokenizerJson {
-  model?: { type?: string; vocab?: Record<string, number> };
+  model?: { type?: string; vocab?: Record<string, number>; merges?: (string | [string, string])[] };
   added_tokens?: { id: number; content: string; special?: boolean }[];
+}
+
+/** GPT-2's pre-tokenizer: contractions, letter runs, digit runs and other runs, each with one leading space. */
+const PIECES = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+
+/** Byte-pair merges by rank: applies the lowest-ranked adjacent pair until none is left. */
+function bytePairEncode(symbols: string[], ranks: Map<string, number>): string[] {
+  let parts = symbols;
+  for (;;) {
+    let best = -1;
+    let bestRank = Infinity;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const rank = ranks.get(`${parts[i]} ${parts[i + 1]}`);
+      if (rank !== undefined && rank < bestRank) {
+        bestRank = rank;
+        best = i;
+      }
+    }
+    if (best < 0) return parts;
+    const [a, b] = [parts[best], parts[best + 1]];
+    const merged: string[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      if (i < parts.length - 1 && parts[i] === a && parts[i + 1] === b) {
+        merged.push(a + b);
+        i++;
+      } else merged.push(parts[i]);
+    }
+    parts = merged;
+  }
 }
 
 /** GPT-2's reversible byte ↔ printable-character table, as the unicode char → byte map. */
@@ -120,8 +154,13 @@ export function createTokenizer(json: TokenizerJson): WhisperTokenizer {
   };
 
   const bytesOf = byteDecoder();
+  const charOf = [...bytesOf].reduce<string[]>((table, [char, byte]) => ((table[byte] = char), table), []);
   const utf8 = new TextDecoder('utf-8', { fatal: false });
+  const utf8Encoder = new TextEncoder();
   const size = byId.length;
+  const ranks = new Map<string, number>();
+  (json.model?.merges ?? []).forEach((merge, rank) => ranks.set(typeof merge === 'string' ? merge : merge.join(' '), rank));
+  const pieceCache = new Map<string, number[]>();
 
   return {
     size,
@@ -141,6 +180,23 @@ export function createTokenizer(json: TokenizerJson): WhisperTokenizer {
         }
       }
       return utf8.decode(Uint8Array.from(bytes));
+    },
+    encode(text) {
+      const ids: number[] = [];
+      for (const [piece] of text.matchAll(PIECES)) {
+        let encoded = pieceCache.get(piece);
+        if (!encoded) {
+          const symbols = [...utf8Encoder.encode(piece)].map((byte) => charOf[byte]);
+          encoded = bytePairEncode(symbols, ranks).map((token) => {
+            const id = byToken.get(token);
+            if (id === undefined) throw new ValidationError(`tokenizer.json cannot encode ${JSON.stringify(piece)} (no merges?)`);
+            return id;
+          });
+          if (pieceCache.size < 10_000) pieceCache.set(piece, encoded);
+        }
+        ids.push(...encoded);
+      }
+      return ids;
     },
   };
 }

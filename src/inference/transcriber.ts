@@ -381,7 +381,7 @@ class ThreadedTranscriber implements Transcriber {
       if (signal?.aborted) throw abortReason(signal);
       const skip = new Set(options.skipChunks ?? []);
       const todo = plan.chunks.filter((c) => !skip.has(c.index));
-      const decodeOptions = { language: options.language, task: options.task };
+      const decodeOptions = { language: options.language, task: options.task, prompt: options.prompt };
       const conditioned = options.conditionOnPreviousText ?? this.options.conditionOnPreviousText ?? false;
       let context: number[] = [];
       const readBatch = (from: number) =>
@@ -426,7 +426,7 @@ class ThreadedTranscriber implements Transcriber {
   private async recoverSkippedSpeech(
     pcm: PcmSource,
     results: ChunkResult[],
-    options: { language?: string; task?: 'transcribe' | 'translate' },
+    options: Pick<TranscribeOptions, 'language' | 'task' | 'prompt'>,
     signal?: AbortSignal,
   ): Promise<void> {
     const retries = results.flatMap((result, k) => uncoveredSpeech(result.chunk, result.segments).map((window) => ({ k, window })));

@@ -62,6 +62,11 @@ export interface TranscribeOptions {
   language?: string;
   /** @defaultValue 'transcribe' */
   task?: 'transcribe' | 'translate';
+  /**
+   * Text before every window, after <|startofprev|>: a vocabulary hint
+   * (names, jargon) or the spelling and punctuation to follow. @defaultValue none
+   */
+  prompt?: string;
   /** A plan computed earlier (a resumed job reuses its first pickup's plan). Planned here, from the same decode, when omitted. */
   plan?: ChunkPlan;
   /**

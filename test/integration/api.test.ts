@@ -235,10 +235,15 @@ describe('transcription', () => {
     const huge = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { language: 'en', pad: 'x'.repeat(70 * 1024) });
     expect(huge.status).toBe(413);
     expect((await h.meetings.get('p1', meetingId)).transcriptionRequestedAt).toBeUndefined();
-    const ok = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { language: 'en', task: 'translate' });
+    const longPrompt = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { prompt: 'word '.repeat(250) });
+    expect(longPrompt.status).toBe(400);
+    expect((await json(longPrompt)).error.message).toMatch(/prompt: expected at most 1000 characters/);
+    expect((await h.meetings.get('p1', meetingId)).transcriptionRequestedAt).toBeUndefined();
+    const ok = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes' });
     expect(ok.status).toBe(202);
     const status = await h.queues.getJobStatus(jobIdFor(meetingId));
-    expect(status?.data.options).toEqual({ language: 'en', task: 'translate' });
+    expect(status?.data.options).toEqual({ language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes' });
+    expect((await h.meetings.get('p1', meetingId)).transcriptionOptions).toEqual({ language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes' });
   });
 
   it('routes audio longer than LARGE_QUEUE_THRESHOLD_SEC to the large queue', async () => {

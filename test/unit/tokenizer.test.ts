@@ -53,3 +53,33 @@ describe('Whisper tokenizer', () => {
     expect(() => loadTokenizer('/nonexistent/model')).toThrow(NotFoundError);
   });
 });
+
+describe('Whisper tokenizer encoding', () => {
+  const tokenizer = loadTokenizer(tinyDir);
+  const texts = [
+    ' Hello, world!',
+    "We're here; they'll come at 10:30 — won't they? It's 42.",
+    'Kubernetes, gRPC and ONNX Runtime on an H200',
+    '  two  spaces\tand a tab\nnew line ',
+    'Grüße aus München, señor; 東京で会いましょう 🎙️',
+    'Meno, Anthropic, Deepgram: glossary terms',
+  ];
+
+  it('matches the transformers.js tokenizer of the same model, and decodes back to the text', async () => {
+    const { AutoTokenizer, env } = await import('@huggingface/transformers');
+    env.allowRemoteModels = false;
+    const reference = await AutoTokenizer.from_pretrained(tinyDir);
+    for (const text of texts) {
+      const ids = tokenizer.encode(text);
+      expect(ids, text).toEqual(reference.encode(text, { add_special_tokens: false }));
+      expect(tokenizer.decode(ids)).toBe(text);
+    }
+  });
+
+  it('encodes special token strings as plain text, never as control tokens', () => {
+    const ids = tokenizer.encode('<|endoftext|><|en|>');
+    expect(ids).not.toContain(tokenizer.special.eot);
+    expect(ids.every((id) => id < tokenizer.special.eot)).toBe(true);
+    expect(tokenizer.decode(ids)).toBe('<|endoftext|><|en|>');
+  });
+});

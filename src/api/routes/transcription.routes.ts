@@ -12,9 +12,14 @@ import type { AppEnv } from '../env.js';
 import { jsonBodyLimit, optionalJsonBody } from '../middleware/json-body.js';
 import { meetingParams, validationHook } from '../validation.js';
 
+/** A vocabulary hint longer than this is refused: Whisper reads at most 223 tokens before a window. */
+export const MAX_PROMPT_CHARS = 1000;
+
 const startBody = z.strictObject({
   language: z.string().regex(/^[a-z]{2,3}$/, 'expected a language code such as "en"').optional(),
   task: z.enum(['transcribe', 'translate']).optional(),
+  // About 224 tokens fit before a window; a longer prompt keeps its end.
+  prompt: z.string().trim().min(1, 'expected some text').max(MAX_PROMPT_CHARS, `expected at most ${MAX_PROMPT_CHARS} characters`).optional(),
 });
 
 const transcriptQuery = z.object({
