@@ -21,6 +21,7 @@ import { openApiDocument } from './openapi.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { meetingsRoutes } from './routes/meetings.routes.js';
+import { openAiRoutes } from './routes/openai.routes.js';
 import { queuesRoutes } from './routes/queues.routes.js';
 import { transcriptionRoutes } from './routes/transcription.routes.js';
 
@@ -58,7 +59,9 @@ export function createApp(deps: AppDeps) {
     .route('/api/projects/:projectId/meetings', meetingsRoutes(deps))
     .route('/api/projects/:projectId/meetings/:meetingId', transcriptionRoutes(deps))
     .route('/api/jobs', jobsRoutes(deps))
-    .route('/api/queues', queuesRoutes(deps));
+    .route('/api/queues', queuesRoutes(deps))
+    .use('/v1/*', auth)
+    .route('/v1', openAiRoutes(deps));
 }
 
 /** The API's route types, for `hc<AppType>()` / `testClient`. */

@@ -248,6 +248,35 @@ export function openApiDocument() {
           },
         },
       },
+      '/v1/audio/transcriptions': {
+        post: {
+          summary: 'OpenAI-compatible transcription (waits for the transcript, OPENAI_WAIT_SEC at most)',
+          description:
+            "Multipart `file`, `model` (`whisper-1` or the served model's name, see /v1/models), `language`, `prompt`, " +
+            '`response_format` (json, text, srt, vtt, verbose_json), `temperature` (accepted, ignored). Stored as a meeting of ' +
+            'OPENAI_PROJECT_ID and queued ahead of waiting meetings. Errors use OpenAI\'s envelope ' +
+            '`{ "error": { "message", "type", "param", "code" } }`; 504 when the wait runs out (the meeting goes on).',
+          responses: {
+            200: { description: 'The transcript in the requested format.' },
+            400: { description: 'invalid_request_error' },
+            401: { description: 'authentication_error' },
+            404: { description: 'model_not_found' },
+            504: { description: 'the transcript was not ready within OPENAI_WAIT_SEC' },
+          },
+        },
+      },
+      '/v1/audio/translations': {
+        post: {
+          summary: 'OpenAI-compatible translation to English (same fields and answers as /v1/audio/transcriptions, no language)',
+          responses: { 200: { description: 'The English transcript in the requested format.' } },
+        },
+      },
+      '/v1/models': {
+        get: {
+          summary: 'OpenAI-compatible model list: `whisper-1` and the served model',
+          responses: { 200: { description: '`{ object: "list", data: [{ id, object: "model", created, owned_by }] }`' } },
+        },
+      },
       '/metrics': {
         get: {
           summary: 'Prometheus metrics (needs an API key: give Prometheus one as its bearer credentials)',

@@ -76,6 +76,8 @@ const schema = z.object({
     .default(['regular', 'large']),
   SHUTDOWN_GRACE_MS: integer(0).default(30_000),
   WORKER_METRICS_PORT: integer(0, 65535).default(9464),
+  OPENAI_PROJECT_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, "-" or "_"').default('openai'),
+  OPENAI_WAIT_SEC: integer(1, 24 * 3600).default(600),
 
   MODEL: z.string().min(1).default('tiny'),
   MODELS_DIR: z.string().min(1).default('./models'),
@@ -128,6 +130,8 @@ export interface Config {
     reconcileIntervalMs: number;
   };
   worker: { concurrency: number; queues: readonly ('regular' | 'large')[]; shutdownGraceMs: number; metricsPort: number };
+  /** The OpenAI-compatible endpoint: the project its requests are stored under, and how long a request waits for its transcript. */
+  openai: { projectId: string; waitMs: number };
   inference: {
     model: string;
     modelsDir: string;
@@ -209,6 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     },
     worker: { concurrency: e.WORKER_CONCURRENCY, queues: e.WORKER_QUEUES, shutdownGraceMs: e.SHUTDOWN_GRACE_MS, metricsPort: e.WORKER_METRICS_PORT },
+    openai: { projectId: e.OPENAI_PROJECT_ID, waitMs: e.OPENAI_WAIT_SEC * 1000 },
     inference: {
       model: e.MODEL,
       modelsDir: e.MODELS_DIR,

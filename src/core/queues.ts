@@ -26,6 +26,8 @@ export interface TranscriptionJobData {
    * enqueued before it existed.
    */
   requestedAt?: number;
+  /** A client waits on this job (OpenAI-compatible endpoint): it is added at the head of the queue. */
+  interactive?: boolean;
 }
 
 /** One job per meeting: a second start finds the same id and adds no twin. */

@@ -114,7 +114,8 @@ export class TranscriptionQueues {
           if (LIVE_STATES.includes(state)) return { jobId, queue: existing.kind, created: false, superseded: isOlderRequest(existing.job.data, data) };
           await existing.job.remove();
         }
-        await this.queue(data.queue).add(JobName.Transcribe, data, { jobId });
+        // LIFO puts a job a client waits on ahead of the meetings already waiting.
+        await this.queue(data.queue).add(JobName.Transcribe, data, { jobId, ...(data.interactive ? { lifo: true } : {}) });
         this.log.info({ jobId, queue: data.queue, meetingId: data.meetingId, durationSec: data.durationSec }, 'job enqueued');
         return { jobId, queue: data.queue, created: true };
       });

@@ -137,6 +137,7 @@ export class TranscriptionService {
       timeoutMs: route.timeoutMs,
       options: meeting.transcriptionOptions ?? {},
       ...(meeting.transcriptionRequestedAt ? { requestedAt: meeting.transcriptionRequestedAt.getTime() } : {}),
+      ...(meeting.interactive ? { interactive: true } : {}),
     };
     try {
       const res = await this.queues.enqueue(data);

@@ -10,6 +10,7 @@ import { MongoNetworkError, MongoServerSelectionError, MongoTopologyClosedError 
 import { AppError, clientSafeMessage, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { AppEnv } from '../env.js';
+import { openAiErrorBody } from '../routes/openai.routes.js';
 
 /** The error envelope of every non-2xx JSON answer. */
 export interface ErrorBody {
@@ -57,6 +58,8 @@ export function errorResponse(c: Context, mapped: Mapped): Response {
   if (mapped.status === 503) c.header('Retry-After', String(RETRY_AFTER_SEC));
   if (mapped.status === 401) c.header('WWW-Authenticate', 'Bearer');
   if (mapped.status === 413) c.header('Connection', 'close');
+  // OpenAI clients read OpenAI's envelope (error.type, error.code in lower case).
+  if (c.req.path.startsWith('/v1/')) return c.json(openAiErrorBody(mapped.body, mapped.status), mapped.status);
   return c.json(mapped.body, mapped.status);
 }
 

@@ -26,7 +26,7 @@ export function meetingsRoutes(deps: MeetingsDeps) {
     const { projectId } = c.req.valid('param');
     const type = mediaType(c.req.header('Content-Type'));
     let meeting: MeetingDocument;
-    if (type === 'multipart/form-data') meeting = await registerUpload(deps, projectId, c.req.raw);
+    if (type === 'multipart/form-data') meeting = (await registerUpload(deps, projectId, c.req.raw)).meeting;
     else if (isJsonMediaType(type)) meeting = await registerUri(deps, projectId, c.req.raw);
     else throw new UnsupportedMediaTypeError('send multipart/form-data with a "file" part, or application/json with an "audioUri"');
     c.get('logger').info({ meetingId: meeting._id, projectId, source: meeting.audio.source, durationSec: meeting.audio.durationSec }, 'meeting registered');
@@ -60,11 +60,23 @@ async function assertFree(deps: MeetingsDeps, meetingId: string): Promise<void> 
   if (await deps.meetings.findById(meetingId)) throw new ConflictError(`meeting ${meetingId} already exists`);
 }
 
+export interface UploadRegistration<T> {
+  /** Checks the form's other fields once the body is in, before anything is stored; throws to refuse. */
+  readFields?: (fields: Record<string, string>) => T;
+  /** Jobs of this meeting go ahead of waiting meetings (see MeetingDocument.interactive). */
+  interactive?: boolean;
+}
+
 /**
  * Upload: stream to staging, check, move to `<STORAGE_DIR>/<projectId>/<meetingId>/<random>.audio`,
  * then create the meeting. Any failure removes what this request stored.
  */
-async function registerUpload(deps: MeetingsDeps, projectId: string, request: Request): Promise<MeetingDocument> {
+export async function registerUpload<T = undefined>(
+  deps: MeetingsDeps,
+  projectId: string,
+  request: Request,
+  registration: UploadRegistration<T> = {},
+): Promise<{ meeting: MeetingDocument; fields: T }> {
   const storageDir = resolve(deps.config.storage.dir);
   const declaredBytes = Number(request.headers.get('Content-Length') ?? 0) || 0;
   await assertFreeSpace(storageDir, Math.min(declaredBytes, deps.config.http.maxUploadBytes), deps.config.storage.minFreeBytes);
@@ -73,6 +85,7 @@ async function registerUpload(deps: MeetingsDeps, projectId: string, request: Re
   );
   let stored: string | undefined;
   try {
+    const fields = registration.readFields ? registration.readFields(upload.fields) : (undefined as T);
     const meetingId = upload.fields.meetingId === undefined ? newMeetingId() : parseOrThrow(idSchema, upload.fields.meetingId, 'form field meetingId');
     await assertFree(deps, meetingId);
     const inspected = await inspectAudio(upload.path, upload.sizeBytes, deps.audio);
@@ -82,7 +95,8 @@ async function registerUpload(deps: MeetingsDeps, projectId: string, request: Re
     stored = join(dir, `${randomUUID()}.audio`);
     await rename(upload.path, stored);
     const audio: MeetingAudio = { path: stored, source: 'upload', ...audioFacts(inspected), sha256: upload.sha256 };
-    return await deps.meetings.create({ id: meetingId, projectId, audio });
+    const meeting = await deps.meetings.create({ id: meetingId, projectId, audio, interactive: registration.interactive });
+    return { meeting, fields };
   } catch (err) {
     await rm(upload.path, { force: true });
     if (stored) {

@@ -8,6 +8,8 @@ export type QueueKind = 'regular' | 'large';
 export interface TranscriptionOptions {
   language?: string;
   task?: 'transcribe' | 'translate';
+  /** Vocabulary hint put before every window (see TranscribeOptions.prompt). */
+  prompt?: string;
 }
 
 /** The options without undefined fields (MongoDB would store them as null). */
@@ -57,6 +59,8 @@ export interface MeetingDocument {
   transcriptionOptions?: TranscriptionOptions;
   queue?: QueueKind;
   jobId?: string;
+  /** A client waits on the answer (the OpenAI-compatible endpoint): its jobs go ahead of waiting meetings. */
+  interactive?: boolean;
   language?: string;
   /**
    * The chunk plan of the first pickup. Later pickups reuse it instead of
@@ -84,6 +88,8 @@ export interface NewMeeting {
   id: string;
   projectId: string;
   audio: MeetingAudio;
+  /** See MeetingDocument.interactive. */
+  interactive?: boolean;
 }
 
 /** What a worker gets when it picks a meeting up: the epoch that fences its writes and the checkpoints to skip. */
@@ -152,6 +158,7 @@ export class MeetingRepository {
       createdAt: now,
       updatedAt: now,
       metadata: {},
+      ...(input.interactive ? { interactive: true } : {}),
     };
     try {
       await this.meetings.insertOne(doc);
