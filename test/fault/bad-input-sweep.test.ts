@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BAD_INPUTS, JFK } from '../helpers/fixtures.js';
+import { BAD_INPUTS, JFK, silenceFlac } from '../helpers/fixtures.js';
 import { registerMeeting } from '../helpers/meetings.js';
 import { API_KEY, type Stack, startStack } from '../helpers/stack.js';
 
@@ -17,7 +17,7 @@ let stack: Stack;
 const MAX_UPLOAD = 200_000;
 
 beforeAll(async () => {
-  stack = await startStack({ env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD), MAX_JSON_BYTES: '4096' } });
+  stack = await startStack({ env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD), MAX_JSON_BYTES: '4096', MAX_AUDIO_DURATION_SEC: '3600' } });
   await stack.startApi();
   // A known meeting, so that "wrong project" and "known id" cases have something to miss.
   await registerMeeting(stack, 'p', 'known', JFK);
@@ -29,6 +29,8 @@ beforeAll(async () => {
   await copyFile(JFK, join(outside, 'secret.wav'));
   await symlink(join(outside, 'secret.wav'), join(stack.audioRoot, 'escape.wav')).catch(() => {});
   await mkdir(join(stack.audioRoot, 'folder'), { recursive: true });
+  // 3 h of silence in about 2 MB of FLAC: a duration bomb against MAX_AUDIO_DURATION_SEC=3600.
+  await copyFile(silenceFlac(3 * 3600), join(stack.audioRoot, 'bomb.flac'));
 }, 60_000);
 afterAll(async () => {
   await stack?.dispose();
@@ -83,6 +85,11 @@ const cases: Case[] = [
   { name: 'status in another project', path: '/api/projects/q/meetings/known/transcription', status: 404, code: 'NOT_FOUND' },
   { name: 'retry of a meeting that is not failed', path: `${M}/known/transcription/retry`, init: { method: 'POST' }, status: 409, code: 'CONFLICT' },
   { name: 'start with a bad language type', path: `${M}/known/transcription/start`, init: json({ language: 7 }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'start with a language Whisper does not know', path: `${M}/known/transcription/start`, init: json({ language: 'xx' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'start with an unknown task', path: `${M}/known/transcription/start`, init: json({ task: 'summarize' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'start with an oversize prompt', path: `${M}/known/transcription/start`, init: json({ prompt: 'x'.repeat(1001) }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'duration bomb by URI (3 h declared, limit 1 h)', path: M, init: json({ audioUri: 'bomb.flac' }), status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  { name: 'OpenAI endpoint without a model field', path: '/v1/audio/transcriptions', init: upload(Buffer.alloc(1000)), status: 400, code: 'validation_failed' },
   { name: 'transcript in an unknown format', path: `${M}/known/transcript?format=docx`, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'unknown job id', path: '/api/jobs/transcription-ghost', status: 404, code: 'NOT_FOUND' },
   { name: 'no API key', path: M, init: json({ audioUri: 'real.wav' }), auth: null, status: 401, code: 'UNAUTHORIZED' },
