@@ -67,6 +67,27 @@ export function openApiDocument() {
     security: [{ bearer: [] }],
     paths: {
       '/api/projects/{projectId}/meetings': {
+        get: {
+          summary: "List the project's meetings, newest first, a page at a time",
+          description:
+            'Ordered by creation time, then id (both descending): pages never skip or repeat a meeting, also while meetings are ' +
+            'added. Pass `nextCursor` as `cursor` for the next page; it is null on the last page.',
+          parameters: [
+            meetingPathParams[0],
+            { name: 'status', in: 'query', schema: { type: 'string' }, description: 'Comma-separated: pending, processing, completed, failed.' },
+            { name: 'createdFrom', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Created at or after.' },
+            { name: 'createdBefore', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Created before.' },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
+            { name: 'cursor', in: 'query', schema: { type: 'string' } },
+          ],
+          responses: {
+            200: {
+              description: '`{ meetings: [{ meetingId, status, progress, durationSec, language, createdAt, completedAt, errorCode }], nextCursor }`',
+            },
+            400: error('VALIDATION_FAILED: an unknown status, a malformed time, a limit over 100, a cursor this API did not give out, or an unknown parameter.'),
+            ...unauthorized,
+          },
+        },
         post: {
           summary: 'Register a meeting from an uploaded file or a server-side file',
           description:

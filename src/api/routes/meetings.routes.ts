@@ -9,6 +9,7 @@ import type { MeetingAudio, MeetingDocument } from '../../core/meetings/meeting.
 import { assertDurationAllowed, assertFreeSpace, hashFile, inspectAudio, noSpaceAsInsufficientStorage, resolveAudioUri } from '../audio-intake.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../env.js';
+import { encodeCursor, listQuery, meetingSummary, toListQuery } from '../meeting-list.js';
 import { isJsonMediaType, mediaType, readJsonBody } from '../middleware/json-body.js';
 import { receiveUpload } from '../upload.js';
 import { idSchema, parseOrThrow, projectParams, validationHook } from '../validation.js';
@@ -20,9 +21,23 @@ const uriBody = z.strictObject({
 
 type MeetingsDeps = Pick<AppDeps, 'config' | 'meetings' | 'audio'>;
 
-/** `POST /api/projects/:projectId/meetings`: register a meeting from an upload or a server-side file. */
+/**
+ * `/api/projects/:projectId/meetings`: POST registers a meeting from an
+ * upload or a server-side file; GET lists the project's meetings, newest
+ * first, a page at a time.
+ */
 export function meetingsRoutes(deps: MeetingsDeps) {
-  return new Hono<AppEnv>().post('/', zValidator('param', projectParams, validationHook), async (c) => {
+  return new Hono<AppEnv>()
+    .get('/', zValidator('param', projectParams, validationHook), zValidator('query', listQuery, validationHook), async (c) => {
+      const { projectId } = c.req.valid('param');
+      const query = toListQuery(c.req.valid('query'));
+      // One more than the page tells whether another page follows.
+      const found = await deps.meetings.listByProject(projectId, { ...query, limit: query.limit + 1 });
+      const page = found.slice(0, query.limit);
+      const nextCursor = found.length > query.limit ? encodeCursor(page[page.length - 1]) : null;
+      return c.json({ meetings: page.map(meetingSummary), nextCursor }, 200);
+    })
+    .post('/', zValidator('param', projectParams, validationHook), async (c) => {
     const { projectId } = c.req.valid('param');
     const type = mediaType(c.req.header('Content-Type'));
     let meeting: MeetingDocument;

@@ -84,6 +84,17 @@ export interface StoredPlan {
   chunks: { index: number; start: number; end: number; pieces?: { start: number; end: number }[] }[];
 }
 
+export interface MeetingListQuery {
+  statuses?: TranscriptionStatus[];
+  /** Created at or after this time. */
+  createdFrom?: Date;
+  /** Created before this time. */
+  createdBefore?: Date;
+  /** The last meeting of the previous page. */
+  after?: { createdAt: Date; id: string };
+  limit: number;
+}
+
 export interface NewMeeting {
   id: string;
   projectId: string;
@@ -292,6 +303,25 @@ export class MeetingRepository {
       .sort({ transcriptionRequestedAt: 1 })
       .limit(limit)
       .toArray();
+  }
+
+  /**
+   * One page of a project's meetings, newest first (createdAt, then id, both
+   * descending: a stable order that pages never skip or repeat in, even when
+   * meetings are added meanwhile). `after` is the last meeting of the
+   * previous page.
+   */
+  async listByProject(projectId: string, query: MeetingListQuery): Promise<MeetingDocument[]> {
+    const filter: Record<string, unknown> = { projectId };
+    if (query.statuses?.length) filter.transcriptionStatus = { $in: query.statuses };
+    const created: Record<string, Date> = {};
+    if (query.createdFrom) created.$gte = query.createdFrom;
+    if (query.createdBefore) created.$lt = query.createdBefore;
+    if (Object.keys(created).length) filter.createdAt = created;
+    if (query.after) {
+      filter.$or = [{ createdAt: { $lt: query.after.createdAt } }, { createdAt: query.after.createdAt, _id: { $lt: query.after.id } }];
+    }
+    return this.meetings.find(filter).sort({ createdAt: -1, _id: -1 }).limit(query.limit).toArray();
   }
 
   async countByStatus(): Promise<Record<TranscriptionStatus, number>> {
