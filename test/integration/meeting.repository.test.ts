@@ -1,4 +1,7 @@
-import { type Db, MongoClient } from 'mongodb';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { BSON, type Collection, type Db, MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, StaleWriteError } from '../../src/core/errors.js';
 import { type MeetingAudio, MeetingRepository } from '../../src/core/meetings/meeting.repository.js';
@@ -17,6 +20,63 @@ let observed: Db;
 const audio: MeetingAudio = { path: '/data/a.wav', source: 'upload', durationSec: 60, sizeBytes: 1000, sha256: 'ab', codec: 'pcm_s16le', formatName: 'wav' };
 let seq = 0;
 const newId = () => `m-${Date.now()}-${seq++}`;
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * `db` whose `meetings` collection makes its first read (`after-read`: once
+ * the document is back) or its first update (`before-apply`) wait for
+ * `until`: a writer that stalls at that point while others go on. `stalled`
+ * resolves when the wait begins.
+ */
+function stalling(db: Db, at: 'after-read' | 'before-apply', until: Promise<unknown>): { db: Db; stalled: Promise<void> } {
+  let armed = true;
+  const began = deferred();
+  const wait = async (): Promise<void> => {
+    if (!armed) return;
+    armed = false;
+    began.resolve();
+    await until;
+  };
+  const meetingsCollection = db.collection('meetings');
+  const call = (name: 'findOne' | 'updateOne', args: unknown[]): Promise<unknown> =>
+    (meetingsCollection[name] as (...a: unknown[]) => Promise<unknown>).apply(meetingsCollection, args);
+  const stalled = new Proxy(meetingsCollection, {
+    get(target, prop) {
+      if (prop === 'findOne' && at === 'after-read') {
+        return async (...args: unknown[]) => {
+          const doc = await call('findOne', args);
+          await wait();
+          return doc;
+        };
+      }
+      if (prop === 'updateOne' && at === 'before-apply') {
+        return async (...args: unknown[]) => {
+          await wait();
+          return call('updateOne', args);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const proxied = new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'collection') return (name: string) => (name === 'meetings' ? (stalled as Collection) : target.collection(name));
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { db: proxied, stalled: began.promise };
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const changesOf = (meetingId: string) => observed.collection('meeting_changes').find({ meetingId }).toArray();
 
 function seg(i: number, text = `segment ${i}`): SegmentInput {
   return { text, start: i, end: i + 1, avgLogprob: -0.2, noSpeechProb: 0.01 };
@@ -159,6 +219,120 @@ describe('MeetingRepository', () => {
     expect((await meetings.listRequestedLive()).map((m) => m._id)).not.toContain(id);
     await meetings.recordTranscriptionRequest(id, 'regular', `transcription-${id}`);
     expect((await meetings.listRequestedLive()).map((m) => m._id)).toContain(id);
+  });
+});
+
+describe('MeetingRepository change log (issue 10, item 4)', () => {
+  it('leaves no change entry once a meeting has completed', async () => {
+    const id = newId();
+    await meetings.create({ id, projectId: 'p1', audio });
+    await meetings.recordTranscriptionRequest(id, 'regular', `transcription-${id}`);
+    const { epoch } = (await meetings.claim(id))!;
+    await meetings.recordPlan(id, epoch, { planner: 'fixed', durationSec: 600, chunks: Array.from({ length: 20 }, (_, i) => ({ index: i, start: i * 30, end: i * 30 + 30 })) });
+    for (let chunk = 0; chunk < 20; chunk++) await meetings.checkpointChunk(id, epoch, chunk, (chunk + 1) * 5, 'en');
+    await meetings.complete(id, epoch);
+    const doc = await observed.collection('meetings').findOne({ _id: id as never });
+    expect(doc).toMatchObject({ transcriptionStatus: 'completed', transcriptionProgress: 100, version: 24, language: 'en' });
+    expect(doc?.doneChunks).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(await changesOf(id)).toEqual([]);
+  });
+
+  it('concurrent writers on separate connections lose no update while entries are deleted (real FerretDB)', async () => {
+    const clients = await Promise.all([0, 1, 2].map(() => MongoClient.connect(ns.mongoUrl)));
+    try {
+      const writers = clients.map((c) => new MeetingRepository(c.db(ns.dbName)));
+      const ids = [newId(), newId()];
+      await Promise.all(
+        ids.map(async (id) => {
+          await meetings.create({ id, projectId: 'p1', audio });
+          const { epoch } = (await writers[0].claim(id))!;
+          const plan = { planner: 'fixed' as const, durationSec: 360, chunks: Array.from({ length: 12 }, (_, i) => ({ index: i, start: i * 30, end: i * 30 + 30 })) };
+          await Promise.all([
+            ...Array.from({ length: 12 }, (_, chunk) => writers[chunk % 3].checkpointChunk(id, epoch, chunk, (chunk + 1) * 5)),
+            writers[1].recordPlan(id, epoch, plan),
+            writers[2].recordTranscriptionRequest(id, 'regular', `transcription-${id}`),
+          ]);
+        }),
+      );
+      for (const id of ids) {
+        const doc = await observed.collection('meetings').findOne({ _id: id as never });
+        expect([...(doc?.doneChunks ?? [])].sort((a, b) => a - b), id).toEqual(Array.from({ length: 12 }, (_, i) => i));
+        expect(doc?.transcriptionProgress, id).toBe(60);
+        expect(doc?.plan?.chunks, id).toHaveLength(12);
+        expect(doc?.transcriptionRequestedAt, id).toBeInstanceOf(Date);
+        // claim + 12 checkpoints + plan + request: each applied exactly once.
+        expect(doc?.version, id).toBe(15);
+        expect(await changesOf(id), id).toEqual([]);
+      }
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
+  it('a writer that read before a change was applied and its entry deleted claims that version again and retries, never reporting the stale change', async () => {
+    const id = newId();
+    await meetings.create({ id, projectId: 'p1', audio });
+    const other = deferred();
+    const staleDb = stalling(mongo.db, 'after-read', other.promise);
+    const staleClaim = new MeetingRepository(staleDb.db).claim(id);
+    await staleDb.stalled; // it has read version 0
+    const first = await new MeetingRepository(mongo.db).claim(id);
+    expect(first?.epoch).toBe(1);
+    expect(await changesOf(id)).toEqual([]); // version 1's entry is gone: the stale writer's claim of it will succeed
+    other.resolve();
+    const second = await staleClaim;
+    expect(second?.epoch).toBe(2);
+    expect(await observed.collection('meetings').findOne({ _id: id as never })).toMatchObject({ epoch: 2, version: 2 });
+    expect(await changesOf(id)).toEqual([]);
+  });
+
+  it('a writer whose claim another writer rolled forward reports success, and the other decides on the result', async () => {
+    const id = newId();
+    await meetings.create({ id, projectId: 'p1', audio });
+    const helper = new MeetingRepository(mongo.db);
+    const { epoch } = (await helper.claim(id))!;
+    const failer = deferred();
+    const completerDb = stalling(mongo.db, 'before-apply', failer.promise);
+    const completing = new MeetingRepository(completerDb.db).complete(id, epoch);
+    await completerDb.stalled; // version 2 is claimed, not applied
+    const failing = helper.fail(id, { errorMessage: 'boom', attempts: 1, lastAttempt: new Date() }, epoch).finally(failer.resolve);
+    // The failer waits for the stalled claim, applies it (roll-forward), then finds the meeting completed.
+    await expect(failing).rejects.toBeInstanceOf(ConflictError);
+    await expect(completing).resolves.toMatchObject({ transcriptionStatus: 'completed', version: 2 });
+    const doc = await observed.collection('meetings').findOne({ _id: id as never });
+    expect(doc).toMatchObject({ transcriptionStatus: 'completed', version: 2 });
+    expect(doc?.rolledForward).toHaveLength(1);
+    expect(await changesOf(id)).toEqual([]);
+  });
+
+  it('a writer killed between claim and apply is rolled forward by the next writer; its entry holds only the delta', async () => {
+    const id = newId();
+    await meetings.create({ id, projectId: 'p1', audio });
+    const { epoch } = (await meetings.claim(id))!;
+    for (let chunk = 0; chunk < 30; chunk++) await meetings.checkpointChunk(id, epoch, chunk, chunk + 1);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/claim-and-die.ts', ns.mongoUrl, ns.dbName, id, String(epoch), '30', '40'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    expect(signal, stderr).toBe('SIGKILL');
+
+    const stranded = await changesOf(id);
+    expect(stranded).toHaveLength(1);
+    expect(stranded[0]).toMatchObject({ version: 32, action: 'checkpoint', addToSet: { doneChunks: 30 }, max: { transcriptionProgress: 40 } });
+    expect(BSON.calculateObjectSize(stranded[0])).toBeLessThan(400);
+    const before = await observed.collection('meetings').findOne({ _id: id as never });
+    expect(before).toMatchObject({ version: 31, transcriptionProgress: 30 });
+    expect(before?.doneChunks).not.toContain(30);
+
+    const next = new MeetingRepository(mongo.db);
+    await next.complete(id, epoch);
+    const doc = await observed.collection('meetings').findOne({ _id: id as never });
+    expect(doc).toMatchObject({ transcriptionStatus: 'completed', transcriptionProgress: 100, version: 33 });
+    expect(doc?.doneChunks).toContain(30);
+    expect(await changesOf(id)).toEqual([]);
   });
 });
 

@@ -1,4 +1,5 @@
-import { type Collection, type Db, MongoServerError } from 'mongodb';
+import { randomUUID } from 'node:crypto';
+import { type Collection, type Db, MongoServerError, type UpdateFilter } from 'mongodb';
 import { ConflictError, NotFoundError, StaleWriteError } from '../errors.js';
 import { canTransition, isLive, type TranscriptionStatus } from './meeting-state.js';
 
@@ -70,6 +71,11 @@ export interface MeetingDocument {
   plan?: StoredPlan;
   /** Chunk checkpoints: indices whose segments are saved. Written after the segments. */
   doneChunks: number[];
+  /**
+   * Tokens of the last changes that a writer other than their own applied
+   * (roll-forward), newest last; see MeetingRepository. Absent until the first.
+   */
+  rolledForward?: string[];
   createdAt: Date;
   updatedAt: Date;
   startedAt?: Date;
@@ -111,38 +117,97 @@ export interface Claim {
   meeting: MeetingDocument;
 }
 
-/** One entry of a meeting's change log: the version it created and the fields it set. */
+/**
+ * A claimed change: the version it creates and the operations that make it
+ * from the version before. Only deltas are stored (a checkpoint is one chunk
+ * index and one progress value), so a change is small whatever the meeting's size.
+ */
 interface MeetingChange {
   _id: string;
   meetingId: string;
   version: number;
+  /** Random id of this claim: the `_id` can be claimed again once the entry is deleted. */
+  token: string;
   set: Partial<MeetingDocument>;
   unset?: string[];
+  /** Values added to array fields, once each (`$addToSet`). */
+  addToSet?: { doneChunks?: number };
+  /** Numeric fields raised, never lowered (`$max`). */
+  max?: { transcriptionProgress?: number };
   action: string;
   at: Date;
 }
 
-type Decision = { set: Partial<MeetingDocument>; unset?: string[] } | null;
+type Decision = Pick<MeetingChange, 'unset' | 'addToSet' | 'max'> & { set?: Partial<MeetingDocument> };
 
 /** How often a transition re-reads and retries after losing a race before it gives up. */
 const MAX_TRANSITION_TRIES = 50;
 
 /**
+ * How long a writer leaves another writer's claimed change to that writer
+ * before applying it itself (its writer died, or stalls). Applying a live
+ * writer's change is correct but costs both a check, and on FerretDB two
+ * appliers of one change race in its read-then-replace update.
+ */
+const ROLL_FORWARD_AFTER_MS = 500;
+
+/** How many roll-forward tokens a meeting keeps (MeetingDocument.rolledForward). */
+const ROLLED_FORWARD_KEPT = 8;
+
+/** Meetings whose last written version a repository keeps, to write the next change without reading first. */
+const RECENT_MEETINGS_KEPT = 256;
+
+/**
  * All reads and writes of the `meetings` collection.
  *
  * Every change after creation is a compare-and-set on the meeting's
- * `version`: the writer first claims the next version by inserting a
- * `meeting_changes` entry whose `_id` is `<meetingId>:<version>`. The unique
- * `_id` lets exactly one writer win each version, also on FerretDB, whose
- * conditional updates are a read followed by a whole-document replace (two
- * racing writers could otherwise both "win" and erase each other's fields).
- * The entry holds the new field values, so if its writer dies before applying
- * it, the next writer applies it first (roll-forward). On MongoDB the apply
- * step is additionally atomic on `version`.
+ * `version`. The writer claims version v+1 by inserting a `meeting_changes`
+ * entry `_id: <meetingId>:<v+1>` that holds the change, then applies it with
+ * an update filtered on `version: v`. The unique `_id` lets one writer win each
+ * version, also on FerretDB, whose conditional updates are a read followed by
+ * a whole-document replace (two racing writers could otherwise both "win" and
+ * erase each other's fields). A writer that finds version v+1 claimed but not
+ * applied applies it itself once it has waited ROLL_FORWARD_AFTER_MS
+ * (roll-forward: the claimer may have died).
+ *
+ * Entries are deleted once applied: the writer that applied v+1 deletes every
+ * entry of the meeting up to v+1, so one left by a writer that died before
+ * deleting goes with the next change (FerretDB v1 has no TTL indexes). Between
+ * changes a meeting has no entry unless a writer died mid-change, and at most
+ * one after its last change.
+ *
+ * Deleting makes a stale claim possible: a writer that read version v after
+ * v+1 was applied and its entry deleted claims v+1 again, successfully. Its
+ * update then matches nothing (the meeting is past v, and versions only rise),
+ * so no stale change is ever applied. Matching nothing has one other cause:
+ * another writer rolled this claim forward. A claim is either the only
+ * v+1 ever inserted (then only it can take the meeting past v, so matching
+ * nothing means it was applied) or stale (never applied). The roll-forward
+ * adds the claim's random token to `rolledForward`, so the writer tells the
+ * two apart: its token there is success; otherwise it deletes its entry and
+ * decides again on a fresh read. Only if ROLLED_FORWARD_KEPT later
+ * roll-forwards pushed its token out while it stalled would a writer decide
+ * again on a change already applied. No state is lost then: checkpoints and
+ * plans are idempotent and a second claim takes a newer epoch; complete, fail
+ * and retry are refused on the second read, an error for a change that did happen.
+ *
+ * Changes hold deltas (`$addToSet` a chunk, `$max` the progress, `$set` small
+ * fields), so a checkpoint writes O(1) bytes however many chunks are done.
+ * Each applies once: MongoDB's update is atomic on `version`, and two FerretDB
+ * appliers of one change compute the same document from the same version.
+ *
+ * The document a writer produced is kept while the meeting is processing
+ * (the last RECENT_MEETINGS_KEPT meetings), and the next change is claimed on
+ * it without a read: a stale copy can only make the claim collide or turn
+ * stale, and both are caught as above. A refusal (decide throws or returns
+ * null) is only trusted on a fresh read. A change thus costs three round
+ * trips (claim, apply, delete), four after a read.
  */
 export class MeetingRepository {
   private readonly meetings: Collection<MeetingDocument>;
   private readonly changes: Collection<MeetingChange>;
+  /** The document each recent change produced, by meeting id (a private copy). */
+  private readonly recent = new Map<string, MeetingDocument>();
 
   constructor(db: Db, private readonly now: () => Date = () => new Date()) {
     this.meetings = db.collection<MeetingDocument>('meetings');
@@ -237,12 +302,9 @@ export class MeetingRepository {
   async checkpointChunk(meetingId: string, epoch: number, chunk: number, progress: number, language?: string): Promise<MeetingDocument> {
     return this.transition(meetingId, 'checkpoint', (m) => {
       assertOwner(m, epoch);
-      const set: Partial<MeetingDocument> = {
-        doneChunks: m.doneChunks.includes(chunk) ? m.doneChunks : [...m.doneChunks, chunk],
-        transcriptionProgress: Math.max(m.transcriptionProgress, clampProgress(progress)),
-      };
-      if (language) set.language = language;
-      return { set };
+      const raised = clampProgress(progress);
+      if (m.doneChunks.includes(chunk) && m.transcriptionProgress >= raised && (!language || m.language === language)) return null;
+      return { set: language ? { language } : {}, addToSet: { doneChunks: chunk }, max: { transcriptionProgress: raised } };
     });
   }
 
@@ -334,44 +396,128 @@ export class MeetingRepository {
 
   /**
    * Compare-and-set on `version` (see the class comment). `decide` sees the
-   * current document and returns the fields to set, null for "nothing to do",
-   * or throws to refuse; it runs again after a lost race.
+   * current document and returns the change to make, null for "nothing to
+   * do", or throws to refuse; it runs again after a lost race.
    */
-  private async transition(meetingId: string, action: string, decide: (current: MeetingDocument) => Decision): Promise<MeetingDocument> {
+  private async transition(meetingId: string, action: string, decide: (current: MeetingDocument) => Decision | null): Promise<MeetingDocument> {
+    const waiting = new Map<string, number>();
+    let known = this.recent.get(meetingId);
+    let fresh: MeetingDocument | undefined;
     for (let attempt = 0; attempt < MAX_TRANSITION_TRIES; attempt++) {
-      const current = await this.meetings.findOne({ _id: meetingId });
-      if (!current) throw new NotFoundError(`meeting ${meetingId} not found`);
-      const version = current.version ?? 0;
-      const pending = await this.changes.findOne({ _id: changeId(meetingId, version + 1) });
-      if (pending) {
-        await this.apply(pending);
+      const current = fresh ?? known ?? (await this.read(meetingId));
+      const isFresh = current !== known;
+      fresh = undefined;
+      known = undefined;
+      let decision: Decision | null;
+      try {
+        decision = decide(current);
+      } catch (err) {
+        if (isFresh) throw err;
+        this.recent.delete(meetingId);
         continue;
       }
-      const decision = decide(current);
-      if (!decision) return current;
-      const set = { ...decision.set, updatedAt: this.now() };
-      const change: MeetingChange = { _id: changeId(meetingId, version + 1), meetingId, version: version + 1, set, unset: decision.unset, action, at: this.now() };
+      if (!decision) {
+        if (isFresh) return current;
+        this.recent.delete(meetingId);
+        continue;
+      }
+      const version = (current.version ?? 0) + 1;
+      const change: MeetingChange = {
+        _id: changeId(meetingId, version),
+        meetingId,
+        version,
+        token: randomUUID(),
+        set: { ...decision.set, updatedAt: this.now() },
+        ...(decision.unset?.length ? { unset: decision.unset } : {}),
+        ...(decision.addToSet ? { addToSet: decision.addToSet } : {}),
+        ...(decision.max ? { max: decision.max } : {}),
+        action,
+        at: this.now(),
+      };
       try {
         await this.changes.insertOne(change);
       } catch (err) {
-        if (isDuplicateKey(err)) {
+        if (!isDuplicateKey(err)) throw err;
+        this.recent.delete(meetingId);
+        // A copy that was merely old needs no wait; a live race does.
+        if (isFresh) {
+          await this.settleClaimed(current, version, waiting);
           await delay(attempt);
-          continue;
         }
-        throw err;
+        continue;
       }
-      await this.apply(change);
-      return { ...current, ...set, version: version + 1 } as MeetingDocument;
+      const next = applyLocally(current, change);
+      if (await this.apply(change)) {
+        this.remember(next);
+        await this.changes.deleteMany({ meetingId, version: { $lte: version } });
+        return next;
+      }
+      this.recent.delete(meetingId);
+      const now = await this.read(meetingId);
+      if (now.rolledForward?.includes(change.token)) return next;
+      await this.changes.deleteOne({ _id: change._id, token: change.token });
+      fresh = now;
     }
     throw new ConflictError(`meeting ${meetingId} is changing too fast; ${action} gave up after ${MAX_TRANSITION_TRIES} tries`);
   }
 
-  /** Applies a logged change; idempotent, since it sets absolute values and matches only the version before it. */
-  private async apply(change: MeetingChange): Promise<void> {
-    const update: Record<string, unknown> = { $set: { ...change.set, version: change.version } };
-    if (change.unset?.length) update.$unset = Object.fromEntries(change.unset.map((f) => [f, '']));
-    await this.meetings.updateOne({ _id: change.meetingId, version: change.version - 1 }, update);
+  private async read(meetingId: string): Promise<MeetingDocument> {
+    const doc = await this.meetings.findOne({ _id: meetingId });
+    if (!doc) throw new NotFoundError(`meeting ${meetingId} not found`);
+    return doc;
   }
+
+  /**
+   * Version `version` of the meeting is claimed by another writer and
+   * `current` is the version before it. Leaves the change to its writer for
+   * ROLL_FORWARD_AFTER_MS (counted from when this call first saw it, on this
+   * process's clock), then applies it, marking it rolled forward.
+   */
+  private async settleClaimed(current: MeetingDocument, version: number, waiting: Map<string, number>): Promise<void> {
+    const claimed = await this.changes.findOne({ _id: changeId(current._id, version) });
+    if (!claimed) return;
+    const key = claimed.token ?? claimed._id;
+    const seen = waiting.get(key);
+    if (seen === undefined) waiting.set(key, performance.now());
+    if (seen === undefined || performance.now() - seen < ROLL_FORWARD_AFTER_MS) return;
+    const rolledForward = [...(current.rolledForward ?? []), claimed.token].filter(Boolean).slice(-ROLLED_FORWARD_KEPT);
+    if (await this.apply(claimed, { rolledForward })) {
+      await this.changes.deleteMany({ meetingId: claimed.meetingId, version: { $lte: claimed.version } });
+    }
+  }
+
+  /**
+   * Applies a claimed change to the version before it; false when the
+   * meeting is no longer at that version (the change was applied already, or
+   * the claim is stale).
+   */
+  private async apply(change: MeetingChange, extra: Partial<MeetingDocument> = {}): Promise<boolean> {
+    const update: UpdateFilter<MeetingDocument> = { $set: { ...change.set, ...extra, version: change.version } };
+    if (change.unset?.length) update.$unset = Object.fromEntries(change.unset.map((f) => [f, '']));
+    if (change.addToSet?.doneChunks !== undefined) update.$addToSet = { doneChunks: change.addToSet.doneChunks };
+    if (change.max?.transcriptionProgress !== undefined) update.$max = { transcriptionProgress: change.max.transcriptionProgress };
+    const res = await this.meetings.updateOne({ _id: change.meetingId, version: change.version - 1 }, update);
+    return res.matchedCount === 1;
+  }
+
+  /** Keeps a private copy of a processing meeting: the worker that wrote it writes the next change (a checkpoint). */
+  private remember(doc: MeetingDocument): void {
+    this.recent.delete(doc._id);
+    if (doc.transcriptionStatus !== 'processing') return;
+    this.recent.set(doc._id, structuredClone(doc));
+    if (this.recent.size > RECENT_MEETINGS_KEPT) this.recent.delete(this.recent.keys().next().value!);
+  }
+}
+
+/** The document a change produces from the version before it, as `apply` makes it in the database. */
+function applyLocally(before: MeetingDocument, change: MeetingChange): MeetingDocument {
+  const next = { ...before, ...change.set, version: change.version } as MeetingDocument;
+  for (const field of change.unset ?? []) delete (next as unknown as Record<string, unknown>)[field];
+  const chunk = change.addToSet?.doneChunks;
+  if (chunk !== undefined && !before.doneChunks.includes(chunk)) next.doneChunks = [...before.doneChunks, chunk];
+  const progress = change.max?.transcriptionProgress;
+  if (progress !== undefined) next.transcriptionProgress = Math.max(before.transcriptionProgress, progress);
+  return next;
 }
 
 function assertOwner(meeting: Pick<MeetingDocument, '_id' | 'epoch' | 'transcriptionStatus'>, epoch: number): void {
