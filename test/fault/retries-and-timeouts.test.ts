@@ -79,7 +79,7 @@ describe('timeouts', () => {
     expect(started.queue).toBe('regular');
     const worker = stack.processes.find((p) => p.name === 'rt-a')!;
     const timedOut = await worker.waitForLog((l) => l.meetingId === 'slow' && String(l.msg).startsWith('job attempt failed'), 60_000);
-    expect(JSON.stringify(timedOut)).toMatch(/timeout of 5000 ms/);
+    expect(JSON.stringify(timedOut)).toMatch(/time limit of 5000 ms \(regular queue\)/);
     const second = await worker.waitForLog((l) => l.msg === 'job started' && l.meetingId === 'slow' && l.attempt === 2, 30_000);
     expect(Number(second.resumedChunks)).toBeGreaterThan(0);
     const meeting = await stack.db.collection('meetings').findOne({ _id: 'slow' as never });

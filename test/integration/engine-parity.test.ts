@@ -143,7 +143,8 @@ describe('whisper engine vs transformers.js (tiny, q8)', () => {
       // All 69 clips (this test's normalisation): tiny measured 28.4 % prepared vs 28.1 % original, base
       // 12.7 % vs 12.7 %. Single clips swing either way with tiny, so only the whole set counts.
       expect(werOf(sumEdits(preparedEdits))).toBeLessThanOrEqual(werOf(sumEdits(originalEdits)) + 0.01);
-    }, 240_000);
+      // 138 decodes: about 190 s on 2 quiet cores, and past 240 s when the suite's other files load the machine.
+    }, 480_000);
   });
 });
 
