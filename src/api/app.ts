@@ -16,7 +16,9 @@ import type { AudioInspector } from './audio-intake.js';
 import type { AppEnv } from './env.js';
 import { apiKeyAuth } from './middleware/auth.js';
 import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
+import { rateLimit } from './middleware/rate-limit.js';
 import { requestLog } from './middleware/request-log.js';
+import { uploadSlots } from './middleware/upload-slots.js';
 import { openApiDocument } from './openapi.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
@@ -49,18 +51,24 @@ export function createApp(deps: AppDeps) {
   app.onError(errorHandler(deps.logger));
 
   const document = openApiDocument();
-  const auth = apiKeyAuth(deps.config.http.apiKeys);
+  const { http } = deps.config;
+  const auth = apiKeyAuth(http.apiKeys);
+  // One limiter for every keyed route, so a key's budget is shared by /api, /v1 and /metrics.
+  const limit = rateLimit({ perMinute: http.rateLimitPerMinute, burst: http.rateLimitBurst }, deps.logger);
+  const uploads = uploadSlots(http.maxConcurrentUploadsPerKey, deps.logger);
   return app
     // Metrics name queues, routes and error codes: only key holders (Prometheus sends one) read them.
-    .use('/metrics', auth)
+    .use('/metrics', auth, limit)
     .route('/', healthRoutes(deps))
-    .use('/api/*', auth)
+    .use('/api/*', auth, limit)
     .get('/api/openapi.json', (c) => c.json(document, 200))
+    .use('/api/projects/:projectId/meetings', uploads)
     .route('/api/projects/:projectId/meetings', meetingsRoutes(deps))
     .route('/api/projects/:projectId/meetings/:meetingId', transcriptionRoutes(deps))
     .route('/api/jobs', jobsRoutes(deps))
     .route('/api/queues', queuesRoutes(deps))
-    .use('/v1/*', auth)
+    .use('/v1/*', auth, limit)
+    .use('/v1/audio/*', uploads)
     .route('/v1', openAiRoutes(deps));
 }
 

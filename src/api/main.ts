@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -25,6 +26,7 @@ import { bundledBinaryPaths } from '../inference/audio/probe.js';
 import { createApp } from './app.js';
 import { createAudioInspector } from './audio-intake.js';
 import { stagingDirFor } from './routes/meetings.routes.js';
+import { closeStalledBodies, type SlowClientOptions, slowClientServerOptions } from './slow-clients.js';
 import { sweepStaging } from './upload.js';
 
 export interface StartApiOptions {
@@ -100,7 +102,8 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
       audio: createAudioInspector({ ffprobePath }),
     });
 
-    const server = await listen(app.fetch, config.http.host, config.http.port);
+    const slowClients = { headersTimeoutMs: config.http.headersTimeoutMs, bodyIdleTimeoutMs: config.http.uploadIdleTimeoutMs };
+    const server = await listen(app.fetch, config.http.host, config.http.port, slowClients, logger);
     cleanups.push({ name: 'http', run: () => closeServer(server) });
     const port = (server.address() as AddressInfo).port;
     log.info({ url: `http://${config.http.host}:${port}` }, 'api listening');
@@ -122,16 +125,21 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
 /** Staged uploads older than this are leftovers of a dead process (no upload takes a day). */
 const STALE_UPLOAD_MS = 24 * 3600 * 1000;
 
-/** Longest time one request (an upload) may take to arrive. */
-const UPLOAD_REQUEST_TIMEOUT_MS = 60 * 60 * 1000;
-
 /** How long startApi waits for Redis before serving without it. */
 const REDIS_READY_WAIT_MS = 3000;
 
-function listen(fetch: (request: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {
+function listen(
+  fetch: (request: Request) => Response | Promise<Response>,
+  hostname: string,
+  port: number,
+  slowClients: SlowClientOptions,
+  logger: Logger,
+): Promise<ServerType> {
   return new Promise((resolvePromise, reject) => {
-    // Node's default requestTimeout (300 s) would cut off a large upload on a slow link; header timeouts still guard against idle clients.
-    const server = serve({ fetch, hostname, port, serverOptions: { requestTimeout: UPLOAD_REQUEST_TIMEOUT_MS } });
+    // Node's default requestTimeout (300 s) would cut off a large upload on a slow link; the header and body-idle timeouts guard against stalled clients instead.
+    const server = serve({ fetch, hostname, port, serverOptions: slowClientServerOptions(slowClients) });
+    if (!(server instanceof HttpServer)) throw new Error('expected a node:http server');
+    closeStalledBodies(server, slowClients.bodyIdleTimeoutMs, logger);
     server.once('error', reject);
     server.once('listening', () => {
       server.off('error', reject);

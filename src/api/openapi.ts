@@ -4,7 +4,7 @@
  * route the app serves appears here.
  */
 
-const ERROR_CODES = ['NOT_FOUND', 'VALIDATION_FAILED', 'BAD_AUDIO', 'CONFLICT', 'UNAVAILABLE', 'UNAUTHORIZED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_REFUSED', 'INSUFFICIENT_STORAGE', 'INTERNAL'];
+const ERROR_CODES = ['NOT_FOUND', 'VALIDATION_FAILED', 'BAD_AUDIO', 'CONFLICT', 'UNAVAILABLE', 'UNAUTHORIZED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_REFUSED', 'INSUFFICIENT_STORAGE', 'RATE_LIMITED', 'INTERNAL'];
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
@@ -18,6 +18,25 @@ const unavailable = {
     ...error('UNAVAILABLE: Redis (or MongoDB) cannot be reached; answered within about a second. Retry after the `Retry-After` seconds.'),
     headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds to wait before retrying.' } },
   },
+};
+const retryAfter = { 'Retry-After': { schema: { type: 'integer', minimum: 1 }, description: 'Whole seconds after which the request can succeed.' } };
+const rateLimited = {
+  429: {
+    ...error('RATE_LIMITED: this API key is over RATE_LIMIT_PER_MINUTE requests per minute (bursts of RATE_LIMIT_BURST); nothing was done. Retry after the `Retry-After` seconds.'),
+    headers: retryAfter,
+  },
+};
+const registrationLimited = {
+  429: {
+    ...error(
+      'RATE_LIMITED: this API key is over its request rate, or already has MAX_CONCURRENT_UPLOADS_PER_KEY registrations in flight ' +
+        '(answered at once, before the body is read); nothing was stored. Retry after the `Retry-After` seconds.',
+    ),
+    headers: retryAfter,
+  },
+};
+const openAiRateLimited = {
+  429: { description: 'rate_limit_error: over the key\'s request rate, or (audio) its uploads in flight; retry after `Retry-After` seconds', headers: retryAfter },
 };
 const meetingPathParams = [
   { name: 'projectId', in: 'path', required: true, schema: ref('Id') },
@@ -62,7 +81,12 @@ export function openApiDocument() {
       description:
         'Register meeting audio, start and follow its transcription, read the transcript. Every error is ' +
         '`{ "error": { "code", "message" } }` with a stable `code`. Everything under `/api` needs ' +
-        '`Authorization: Bearer <key>` (API_KEYS), and so does `/metrics`; `/healthz` and `/readyz` do not. Every response carries `X-Request-Id` (sent by the client or generated).',
+        '`Authorization: Bearer <key>` (API_KEYS), and so does `/metrics`; `/healthz` and `/readyz` do not. Every response carries `X-Request-Id` (sent by the client or generated). ' +
+        'Each key may make RATE_LIMIT_PER_MINUTE requests per minute (1200, in bursts of RATE_LIMIT_BURST, 120) to `/api`, `/v1` and `/metrics` together, ' +
+        'and have MAX_CONCURRENT_UPLOADS_PER_KEY (4) registrations or `/v1/audio/*` uploads in flight; beyond either the answer is 429 RATE_LIMITED ' +
+        'with `Retry-After`, and nothing is done. Both are counted per API process. A client that has not sent its request headers within ' +
+        'HTTP_HEADERS_TIMEOUT_MS (20 s) gets 408 and is disconnected; a request body that sends nothing for UPLOAD_IDLE_TIMEOUT_MS (30 s) is ' +
+        'aborted and its connection closed, and the partial upload is discarded.',
     },
     security: [{ bearer: [] }],
     paths: {
@@ -86,6 +110,7 @@ export function openApiDocument() {
             },
             400: error('VALIDATION_FAILED: an unknown status, a malformed time, a limit over 100, a cursor this API did not give out, or an unknown parameter.'),
             ...unauthorized,
+            ...rateLimited,
           },
         },
         post: {
@@ -124,6 +149,7 @@ export function openApiDocument() {
             },
             400: error('VALIDATION_FAILED (bad ids, body, URI, malformed JSON or multipart) or BAD_AUDIO (empty, corrupt or unreadable audio).'),
             ...unauthorized,
+            ...registrationLimited,
             409: error('CONFLICT: a meeting with this id already exists.'),
             413: error('PAYLOAD_TOO_LARGE: upload over MAX_UPLOAD_BYTES, JSON over MAX_JSON_BYTES, or audio that declares more than MAX_AUDIO_DURATION_SEC.'),
             507: error('INSUFFICIENT_STORAGE: STORAGE_DIR cannot take the upload and keep MIN_FREE_DISK_MB free; try again later.'),
@@ -167,6 +193,7 @@ export function openApiDocument() {
             202: { description: 'Accepted (see `state`, including `deferred` while Redis is down).', content: { 'application/json': { schema: startResult } } },
             400: error('VALIDATION_FAILED: a malformed body, a language Whisper does not know, or a language or task the English-only model cannot do.'),
             ...unauthorized,
+            ...rateLimited,
             404: error('NOT_FOUND: no such meeting in this project.'),
             409: error('CONFLICT: the meeting is completed, or failed (use retry).'),
             413: error('PAYLOAD_TOO_LARGE'),
@@ -184,6 +211,7 @@ export function openApiDocument() {
             202: { description: 'Accepted.', content: { 'application/json': { schema: startResult } } },
             400: error('VALIDATION_FAILED'),
             ...unauthorized,
+            ...rateLimited,
             404: error('NOT_FOUND'),
             409: error('CONFLICT: only a failed meeting can be retried.'),
             500: error('QUEUE_REFUSED: Redis or BullMQ refused the job (not an outage); the meeting is marked failed, the server log has the detail.'),
@@ -199,6 +227,7 @@ export function openApiDocument() {
             200: { description: 'OK', content: { 'application/json': { schema: ref('TranscriptionStatus') } } },
             400: error('VALIDATION_FAILED'),
             ...unauthorized,
+            ...rateLimited,
             404: error('NOT_FOUND'),
             ...unavailable,
           },
@@ -221,6 +250,7 @@ export function openApiDocument() {
             },
             400: error('VALIDATION_FAILED: bad ids or format.'),
             ...unauthorized,
+            ...rateLimited,
             404: error('NOT_FOUND'),
             ...unavailable,
           },
@@ -234,6 +264,7 @@ export function openApiDocument() {
             200: { description: 'OK', content: { 'application/json': { schema: ref('JobStatus') } } },
             400: error('VALIDATION_FAILED'),
             ...unauthorized,
+            ...rateLimited,
             404: error('NOT_FOUND: no such job in either queue.'),
             ...unavailable,
           },
@@ -245,12 +276,13 @@ export function openApiDocument() {
           responses: {
             200: { description: 'OK', content: { 'application/json': { schema: ref('QueueMetrics') } } },
             ...unauthorized,
+            ...rateLimited,
             ...unavailable,
           },
         },
       },
       '/api/openapi.json': {
-        get: { summary: 'This document', responses: { 200: { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } }, ...unauthorized } },
+        get: { summary: 'This document', responses: { 200: { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } }, ...unauthorized, ...rateLimited } },
       },
       '/healthz': {
         get: {
@@ -282,6 +314,7 @@ export function openApiDocument() {
             400: { description: 'invalid_request_error' },
             401: { description: 'authentication_error' },
             404: { description: 'model_not_found' },
+            ...openAiRateLimited,
             504: { description: 'the transcript was not ready within OPENAI_WAIT_SEC' },
           },
         },
@@ -289,19 +322,19 @@ export function openApiDocument() {
       '/v1/audio/translations': {
         post: {
           summary: 'OpenAI-compatible translation to English (same fields and answers as /v1/audio/transcriptions, no language)',
-          responses: { 200: { description: 'The English transcript in the requested format.' } },
+          responses: { 200: { description: 'The English transcript in the requested format.' }, ...openAiRateLimited },
         },
       },
       '/v1/models': {
         get: {
           summary: 'OpenAI-compatible model list: `whisper-1` and the served model',
-          responses: { 200: { description: '`{ object: "list", data: [{ id, object: "model", created, owned_by }] }`' } },
+          responses: { 200: { description: '`{ object: "list", data: [{ id, object: "model", created, owned_by }] }`' }, ...openAiRateLimited },
         },
       },
       '/metrics': {
         get: {
           summary: 'Prometheus metrics (needs an API key: give Prometheus one as its bearer credentials)',
-          responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, ...unauthorized },
+          responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, ...unauthorized, ...rateLimited },
         },
       },
     },

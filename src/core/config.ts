@@ -41,6 +41,11 @@ const schema = z.object({
   API_KEYS: commaList.default([]),
   MAX_UPLOAD_BYTES: integer(1).default(1024 * 1024 * 1024),
   MAX_JSON_BYTES: integer(1).default(64 * 1024),
+  RATE_LIMIT_PER_MINUTE: integer(0).default(1200),
+  RATE_LIMIT_BURST: integer(1).default(120),
+  MAX_CONCURRENT_UPLOADS_PER_KEY: integer(0).default(4),
+  HTTP_HEADERS_TIMEOUT_MS: integer(100, 600_000).default(20_000),
+  UPLOAD_IDLE_TIMEOUT_MS: integer(100, 3_600_000).default(30_000),
   STORAGE_DIR: z.string().min(1).default('./data/audio'),
   AUDIO_ROOT: z.string().min(1).optional(),
   MAX_AUDIO_DURATION_SEC: integer(1).default(6 * 3600),
@@ -100,7 +105,23 @@ type Schema = z.output<typeof schema>;
 export interface Config {
   env: Schema['NODE_ENV'];
   log: { level: Schema['LOG_LEVEL']; pretty: boolean };
-  http: { host: string; port: number; apiKeys: readonly string[]; maxUploadBytes: number; maxJsonBytes: number };
+  http: {
+    host: string;
+    port: number;
+    apiKeys: readonly string[];
+    maxUploadBytes: number;
+    maxJsonBytes: number;
+    /** Requests per minute one API key may make, per API process (token bucket); 0 = no limit. */
+    rateLimitPerMinute: number;
+    /** Requests a key may make in a burst on top of the rate: the bucket's size. */
+    rateLimitBurst: number;
+    /** Uploads (meeting registrations, `/v1/audio/*`) one key may have in flight, per API process; 0 = no cap. */
+    maxConcurrentUploadsPerKey: number;
+    /** A client that has not sent its request headers within this long is disconnected. */
+    headersTimeoutMs: number;
+    /** A request body (an upload) that sends no byte for this long is aborted and its connection closed. */
+    uploadIdleTimeoutMs: number;
+  };
   storage: {
     dir: string;
     audioRoot?: string;
@@ -186,7 +207,18 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   return deepFreeze<Config>({
     env: e.NODE_ENV,
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY },
-    http: { host: e.HOST, port: e.PORT, apiKeys: e.API_KEYS, maxUploadBytes: e.MAX_UPLOAD_BYTES, maxJsonBytes: e.MAX_JSON_BYTES },
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      apiKeys: e.API_KEYS,
+      maxUploadBytes: e.MAX_UPLOAD_BYTES,
+      maxJsonBytes: e.MAX_JSON_BYTES,
+      rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+      rateLimitBurst: e.RATE_LIMIT_BURST,
+      maxConcurrentUploadsPerKey: e.MAX_CONCURRENT_UPLOADS_PER_KEY,
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      uploadIdleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS,
+    },
     storage: {
       dir: e.STORAGE_DIR,
       audioRoot: e.AUDIO_ROOT,

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'STALE_WRITE'
   | 'QUEUE_REFUSED'
   | 'INSUFFICIENT_STORAGE'
+  | 'RATE_LIMITED'
   | 'INTERNAL';
 
 export interface AppErrorOptions {
@@ -91,6 +92,20 @@ export class UnsupportedMediaTypeError extends AppError {
 export class InsufficientStorageError extends AppError {
   constructor(message: string, options?: AppErrorOptions) {
     super('INSUFFICIENT_STORAGE', 507, message, options);
+  }
+}
+
+/**
+ * The API key is over its request rate, or has as many uploads in flight as
+ * it may: answered 429 with `Retry-After: retryAfterSec`. Nothing was done.
+ */
+export class RateLimitedError extends AppError {
+  /** Whole seconds after which the same request can succeed (at least 1). */
+  readonly retryAfterSec: number;
+
+  constructor(message: string, retryAfterSec: number, options?: AppErrorOptions) {
+    super('RATE_LIMITED', 429, message, options);
+    this.retryAfterSec = Math.max(1, Math.ceil(retryAfterSec));
   }
 }
 

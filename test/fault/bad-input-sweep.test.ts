@@ -4,8 +4,9 @@
  * written to MongoDB or Redis (documents and keys counted before and after).
  */
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,9 +16,25 @@ import { API_KEY, type Stack, startStack } from '../helpers/stack.js';
 
 let stack: Stack;
 const MAX_UPLOAD = 200_000;
+/** A second key, for the rate-limit case, so the test key keeps its budget. */
+const BURST_KEY = 'burst-key-0123456789';
+/** Room for every request the test key makes here (about 45), at a rate slow enough to reach the limit on purpose. */
+const RATE_LIMIT_BURST = 100;
+const SLOW_CLIENT_TIMEOUT_MS = 1000;
 
 beforeAll(async () => {
-  stack = await startStack({ env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD), MAX_JSON_BYTES: '4096', MAX_AUDIO_DURATION_SEC: '3600' } });
+  stack = await startStack({
+    env: {
+      API_KEYS: `${API_KEY},${BURST_KEY}`,
+      MAX_UPLOAD_BYTES: String(MAX_UPLOAD),
+      MAX_JSON_BYTES: '4096',
+      MAX_AUDIO_DURATION_SEC: '3600',
+      RATE_LIMIT_PER_MINUTE: '60',
+      RATE_LIMIT_BURST: String(RATE_LIMIT_BURST),
+      HTTP_HEADERS_TIMEOUT_MS: String(SLOW_CLIENT_TIMEOUT_MS),
+      UPLOAD_IDLE_TIMEOUT_MS: String(SLOW_CLIENT_TIMEOUT_MS),
+    },
+  });
   await stack.startApi();
   // A known meeting, so that "wrong project" and "known id" cases have something to miss.
   await registerMeeting(stack, 'p', 'known', JFK);
@@ -157,4 +174,72 @@ describe('bad input sweep', () => {
     else expect(res).toBeInstanceOf(Error);
     expect(await snapshot()).toEqual(before);
   });
+
+  it('a burst over the key\'s rate limit → 429 RATE_LIMITED with Retry-After, nothing written', async () => {
+    const before = await snapshot();
+    let granted = 0;
+    let refused: Response | undefined;
+    // The bucket refills at 1 per second while the burst runs: send until refused.
+    while (!refused && granted < RATE_LIMIT_BURST + 100) {
+      const res = await stack.api('/api/openapi.json', { headers: { authorization: `Bearer ${BURST_KEY}` } });
+      if (res.status === 429) refused = res;
+      else {
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+        granted++;
+      }
+    }
+    expect(granted).toBeGreaterThanOrEqual(RATE_LIMIT_BURST);
+    expect(Number(refused?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(((await refused?.json()) as { error: { code: string } }).error.code).toBe('RATE_LIMITED');
+    const upload = await stack.api(M, { ...json({ audioUri: 'real.wav' }), headers: { 'content-type': 'application/json', authorization: `Bearer ${BURST_KEY}` } });
+    expect(upload.status).toBe(429);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('a client stalled in its request headers is disconnected (408) within HTTP_HEADERS_TIMEOUT_MS, nothing written', async () => {
+    const before = await snapshot();
+    const socket = connect(Number(new URL(stack.apiUrl()).port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString()));
+    socket.on('error', () => {});
+    const started = performance.now();
+    socket.write(`POST ${M} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${API_KEY}\r\nContent-Ty`);
+    await new Promise((resolve) => socket.on('close', resolve));
+    expect(performance.now() - started).toBeLessThan(SLOW_CLIENT_TIMEOUT_MS + 5000);
+    expect(received).toMatch(/^HTTP\/1\.1 408/);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('an upload that stalls mid-body is disconnected within UPLOAD_IDLE_TIMEOUT_MS, its partial file removed, nothing written', async () => {
+    const before = await snapshot();
+    const staging = join(stack.env.STORAGE_DIR, '.incoming');
+    const parts = async () => (await readdir(staging).catch(() => [] as string[])).filter((n) => n.endsWith('.part'));
+    const boundary = 'stalled-boundary';
+    const head = `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="a.wav"\r\ncontent-type: audio/wav\r\n\r\n`;
+    const socket = connect(Number(new URL(stack.apiUrl()).port), '127.0.0.1');
+    socket.on('error', () => {});
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    socket.write(
+      `POST ${M} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${API_KEY}\r\n` +
+        `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 150000\r\n\r\n${head}`,
+    );
+    socket.write(readFileSync(JFK).subarray(0, 8192));
+    await waitUntil(async () => (await parts()).length === 1);
+    const stalledAt = performance.now();
+    expect((await stack.api('/api/queues/metrics')).status).toBe(200);
+    await closed;
+    expect(performance.now() - stalledAt).toBeLessThan(SLOW_CLIENT_TIMEOUT_MS + 5000);
+    await waitUntil(async () => (await parts()).length === 0);
+    expect(await snapshot()).toEqual(before);
+  });
 });
+
+/** Polls `check` every 20 ms until it holds (10 s at most). */
+async function waitUntil(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -69,6 +69,8 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
     STORAGE_DIR: storageDir,
     AUDIO_ROOT: audioRoot,
     LARGE_QUEUE_THRESHOLD_SEC: '15',
+    // Some tests fire ten registrations with one key at once; the cap itself is tested in api-abuse.test.ts.
+    MAX_CONCURRENT_UPLOADS_PER_KEY: '16',
     ...options.env,
   });
   const logger = options.logger ?? silentLogger();

@@ -45,6 +45,30 @@ describe('loadConfig', () => {
     expect(problems.find((p) => p.startsWith('QUEUE_NAME:'))).toMatch(/no ":"/);
   });
 
+  it('has per-key limits and slow-client timeouts by default, and lets the limits be turned off', () => {
+    expect(loadConfig({}).http).toMatchObject({
+      rateLimitPerMinute: 1200,
+      rateLimitBurst: 120,
+      maxConcurrentUploadsPerKey: 4,
+      headersTimeoutMs: 20_000,
+      uploadIdleTimeoutMs: 30_000,
+    });
+    const off = loadConfig({ RATE_LIMIT_PER_MINUTE: '0', MAX_CONCURRENT_UPLOADS_PER_KEY: '0' }).http;
+    expect([off.rateLimitPerMinute, off.maxConcurrentUploadsPerKey]).toEqual([0, 0]);
+    let error: unknown;
+    try {
+      loadConfig({ RATE_LIMIT_BURST: '0', HTTP_HEADERS_TIMEOUT_MS: '0', UPLOAD_IDLE_TIMEOUT_MS: '10', RATE_LIMIT_PER_MINUTE: '-1' });
+    } catch (err) {
+      error = err;
+    }
+    expect((error as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'HTTP_HEADERS_TIMEOUT_MS',
+      'RATE_LIMIT_BURST',
+      'RATE_LIMIT_PER_MINUTE',
+      'UPLOAD_IDLE_TIMEOUT_MS',
+    ]);
+  });
+
   it('rejects a stalled interval longer than the lock', () => {
     expect(() => loadConfig({ LOCK_DURATION_MS: '1000', STALLED_INTERVAL_MS: '5000' })).toThrow(/STALLED_INTERVAL_MS/);
   });

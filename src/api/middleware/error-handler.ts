@@ -7,7 +7,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { MongoNetworkError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
-import { AppError, clientSafeMessage, type ErrorCode } from '../../core/errors.js';
+import { AppError, clientSafeMessage, type ErrorCode, RateLimitedError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { AppEnv } from '../env.js';
 import { openAiErrorBody } from '../routes/openai.routes.js';
@@ -27,12 +27,15 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   409: 'CONFLICT',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
   503: 'UNAVAILABLE',
 };
 
 interface Mapped {
   status: ContentfulStatusCode;
   body: ErrorBody;
+  /** For a 429: whole seconds until the request can succeed (the `Retry-After` header). */
+  retryAfterSec?: number;
 }
 
 /** Maps any thrown value to a status and envelope; unknown errors become a bare 500. */
@@ -41,7 +44,9 @@ export function toErrorResponse(err: unknown): Mapped {
     // Messages may quote a server path (a decoder's, the storage folder's): clients get it masked.
     const error: ErrorBody['error'] = { code: err.code, message: clientSafeMessage(err.message) };
     if (err.details) error.details = err.details;
-    return { status: err.status as ContentfulStatusCode, body: { error } };
+    const mapped: Mapped = { status: err.status as ContentfulStatusCode, body: { error } };
+    if (err instanceof RateLimitedError) mapped.retryAfterSec = err.retryAfterSec;
+    return mapped;
   }
   if (err instanceof HTTPException) {
     const code = CODE_BY_STATUS[err.status] ?? (err.status >= 500 ? 'INTERNAL' : 'VALIDATION_FAILED');
@@ -56,6 +61,7 @@ export function toErrorResponse(err: unknown): Mapped {
 /** Sends an error envelope, adding the headers its status calls for. */
 export function errorResponse(c: Context, mapped: Mapped): Response {
   if (mapped.status === 503) c.header('Retry-After', String(RETRY_AFTER_SEC));
+  if (mapped.status === 429) c.header('Retry-After', String(mapped.retryAfterSec ?? 1));
   if (mapped.status === 401) c.header('WWW-Authenticate', 'Bearer');
   if (mapped.status === 413) c.header('Connection', 'close');
   // OpenAI clients read OpenAI's envelope (error.type, error.code in lower case).

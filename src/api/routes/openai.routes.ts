@@ -69,6 +69,8 @@ export function openAiRoutes(deps: OpenAiDeps) {
   const handle = (task: 'transcribe' | 'translate') => async (c: Context<AppEnv>) => {
     const projectId = deps.config.openai.projectId;
     const { meeting, fields } = await registerUpload(deps, projectId, c.req.raw, { readFields: readFields(task), interactive: true });
+    // The upload and probe are done: waiting for the transcript holds no upload slot of the key.
+    c.get('releaseUploadSlot')?.();
     // OpenAI's translations endpoint takes no language: the source is detected and the output is English.
     const language = task === 'translate' ? undefined : fields.language;
     await deps.service.start(projectId, meeting._id, { language, task, prompt: fields.prompt || undefined });
