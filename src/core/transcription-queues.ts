@@ -6,6 +6,7 @@ import { isRedisOutage } from './redis.js';
 import type { Logger } from './logger.js';
 import type { QueueKind } from './meetings/meeting.repository.js';
 import { JobName, jobIdFor, jobOptionsFrom, queueNameFor, type TranscriptionJobData } from './queues.js';
+import { RedisLease } from './redis-lease.js';
 
 export type JobState = 'waiting' | 'active' | 'completed' | 'failed' | 'delayed' | 'prioritized' | 'waiting-children' | 'unknown';
 
@@ -20,6 +21,19 @@ export interface JobStatus {
   data: TranscriptionJobData;
   /** When the job last finished (completed or failed for good), ms since the epoch. */
   finishedOn?: number;
+}
+
+/** What the reconciler needs to know of a job (see TranscriptionQueues.getJobOutcomes). */
+export interface JobOutcome {
+  queue: QueueKind;
+  /** 'unfinished': any other state BullMQ may hold it in (waiting, active, delayed, prioritized, ... or unknown). */
+  status: 'completed' | 'failed' | 'unfinished';
+  failedReason: string | null;
+  attemptsMade: number;
+  /** When the job last finished, ms since the epoch. */
+  finishedOn?: number;
+  /** The request time the job serves (TranscriptionJobData.requestedAt). */
+  requestedAt?: number;
 }
 
 export interface QueueCounts {
@@ -144,6 +158,64 @@ export class TranscriptionQueues {
     });
   }
 
+  /**
+   * The outcome of many jobs in one pipelined round trip. For each job and
+   * queue it reads the job's hash (`<prefix>:<queue>:<jobId>`, the fields
+   * Job.fromId decodes) and its scores in the queue's `completed` and
+   * `failed` sorted sets: BullMQ's getState checks those two first (in that
+   * order), then scans the lists with LPOS, O(queue length) per job, which
+   * this skips since every other state counts as unfinished here. A job is
+   * taken from the regular queue when it has a hash there, as getJobStatus
+   * does. null: no queue holds it. A command Redis refused for one job (a key
+   * of the wrong type) or data that does not parse is that job's
+   * QueueCommandError; an outage throws UnavailableError for all.
+   */
+  async getJobOutcomes(jobIds: readonly string[]): Promise<Map<string, JobOutcome | null | QueueCommandError>> {
+    const kinds = ['regular', 'large'] as const;
+    const replies = await this.bounded('getJobOutcomes', async () => {
+      const pipeline = this.connection.pipeline();
+      for (const jobId of jobIds) {
+        for (const kind of kinds) {
+          const queue = this.queue(kind);
+          pipeline.hmget(queue.toKey(jobId), ...JOB_FIELDS);
+          pipeline.zscore(queue.toKey('completed'), jobId);
+          pipeline.zscore(queue.toKey('failed'), jobId);
+        }
+      }
+      const results = await pipeline.exec();
+      if (!results) throw new Error('the pipeline was discarded');
+      const outage = results.find(([err]) => err && isRedisOutage(err));
+      if (outage) throw outage[0];
+      return results;
+    });
+    const outcomes = new Map<string, JobOutcome | null | QueueCommandError>();
+    jobIds.forEach((jobId, j) => {
+      let outcome: JobOutcome | null | QueueCommandError = null;
+      for (const [k, kind] of kinds.entries()) {
+        const [[hashErr, hash], [completedErr, completed], [failedErr, failed]] = replies.slice((j * kinds.length + k) * 3, (j * kinds.length + k + 1) * 3);
+        const err = hashErr ?? completedErr ?? failedErr;
+        if (err) {
+          outcome = new QueueCommandError(`queue command failed (getJobOutcomes ${jobId}): ${err.message}`, { cause: err });
+          break;
+        }
+        const fields = hash as (string | null)[];
+        if (fields.every((v) => v === null)) continue;
+        outcome = outcomeOf(kind, jobId, fields, completed !== null, failed !== null);
+        break;
+      }
+      outcomes.set(jobId, outcome);
+    });
+    return outcomes;
+  }
+
+  /**
+   * A lease in Redis under this deployment's queue prefix, on the producer
+   * connection: one process of the deployment at a time holds `name`.
+   */
+  lease(name: string, ttlMs: number): RedisLease {
+    return new RedisLease(this.connection, `${this.config.prefix}:meno-lease:${name}`, ttlMs);
+  }
+
   /** True when the job exists and is waiting, active or delayed. */
   async isLive(jobId: string): Promise<boolean> {
     const status = await this.getJobStatus(jobId);
@@ -225,6 +297,28 @@ export class TranscriptionQueues {
       clearTimeout(timer);
     }
   }
+}
+
+/** The job hash fields getJobOutcomes reads; attemptsMade is stored as `atm` by newer BullMQ scripts. */
+const JOB_FIELDS = ['name', 'data', 'failedReason', 'attemptsMade', 'atm', 'finishedOn'] as const;
+
+function outcomeOf(kind: QueueKind, jobId: string, fields: (string | null)[], completed: boolean, failed: boolean): JobOutcome | QueueCommandError {
+  const [, data, failedReason, attemptsMade, atm, finishedOn] = fields;
+  let requestedAt: unknown;
+  try {
+    requestedAt = (JSON.parse(data ?? '{}') as Partial<TranscriptionJobData>).requestedAt;
+  } catch (err) {
+    return new QueueCommandError(`queue command failed (getJobOutcomes ${jobId}): job data is not JSON`, { cause: err });
+  }
+  return {
+    queue: kind,
+    status: completed ? 'completed' : failed ? 'failed' : 'unfinished',
+    // As BullMQ's rawToJobJson and Job.fromJSON decode them.
+    failedReason: failedReason || null,
+    attemptsMade: parseInt(attemptsMade || atm || '0', 10),
+    ...(finishedOn ? { finishedOn: parseInt(finishedOn, 10) } : {}),
+    ...(typeof requestedAt === 'number' ? { requestedAt } : {}),
+  };
 }
 
 /** Whether `live` was enqueued for an earlier client request than `next` (jobs from before requestedAt existed count as the same). */

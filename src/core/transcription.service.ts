@@ -1,10 +1,10 @@
 import type { Config } from './config.js';
 import { AppError, ConflictError, UnavailableError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { MeetingDocument, MeetingRepository, QueueKind, TranscriptionOptions } from './meetings/meeting.repository.js';
+import type { MeetingDocument, MeetingRepository, QueueKind, RequestedMeeting, TranscriptionOptions } from './meetings/meeting.repository.js';
 import { isLive } from './meetings/meeting-state.js';
 import { jobIdFor, routeByDuration, type TranscriptionJobData } from './queues.js';
-import { type JobStatus, QueueCommandError, type TranscriptionQueues } from './transcription-queues.js';
+import { type JobOutcome, type JobStatus, QueueCommandError, type TranscriptionQueues } from './transcription-queues.js';
 
 export type StartOptions = TranscriptionOptions;
 
@@ -23,6 +23,17 @@ export interface ReconcileReport {
   checked: number;
   enqueued: number;
   failed: number;
+  /** Pages of meetings listed. */
+  pages: number;
+  /** False when `beforePage` ended the pass early. */
+  finished: boolean;
+}
+
+export interface ReconcileOptions {
+  /** Meetings listed and looked up in Redis at a time. @defaultValue 500 */
+  pageSize?: number;
+  /** Called before every page after the first; false ends the pass there (the caller lost its lease, or stops). */
+  beforePage?: () => boolean | Promise<boolean>;
 }
 
 /**
@@ -72,26 +83,43 @@ export class TranscriptionService {
    * live job is enqueued (after a Redis restart, an AOF loss or a start made
    * while Redis was down); one whose job BullMQ failed for good after the
    * request is marked failed (the worker could not write it, e.g. MongoDB
-   * was down at that moment).
+   * was down at that moment). Every such meeting is visited: they are listed
+   * in pages by id, and each page's jobs are read from Redis in one round
+   * trip; only meetings without an unfinished job cost more (a read and an
+   * enqueue each).
    */
-  async reconcile(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { checked: 0, enqueued: 0, failed: 0 };
-    for (const listed of await this.meetings.listRequestedLive()) {
-      report.checked++;
-      try {
-        await this.reconcileMeeting(listed._id, report);
-      } catch (err) {
-        // An outage ends the pass (the next one retries); a refused command fails only its meeting.
-        if (!(err instanceof QueueCommandError)) throw err;
-        if (await this.failRefused(listed, err)) report.failed++;
+  async reconcile(options: ReconcileOptions = {}): Promise<ReconcileReport> {
+    const pageSize = options.pageSize ?? 500;
+    const report: ReconcileReport = { checked: 0, enqueued: 0, failed: 0, pages: 0, finished: true };
+    for await (const page of this.meetings.requestedLivePages(pageSize)) {
+      if (report.pages > 0 && options.beforePage && !(await options.beforePage())) {
+        report.finished = false;
+        break;
+      }
+      report.pages++;
+      const jobs = await this.queues.getJobOutcomes(page.map((m) => jobIdFor(m._id))).catch((err: unknown) => {
+        // A refusal of the whole batch: look the page's jobs up one by one, so a refusal fails only its meeting.
+        if (err instanceof QueueCommandError) return undefined;
+        throw err;
+      });
+      for (const listed of page) {
+        report.checked++;
+        try {
+          const job = jobs ? jobs.get(jobIdFor(listed._id)) : outcomeOf(await this.queues.getJobStatus(jobIdFor(listed._id)));
+          if (job instanceof QueueCommandError) throw job;
+          await this.reconcileMeeting(listed._id, job ?? null, report);
+        } catch (err) {
+          // An outage ends the pass (the next one retries); a refused command fails only its meeting.
+          if (!(err instanceof QueueCommandError)) throw err;
+          if (await this.failRefused(listed, err)) report.failed++;
+        }
       }
     }
     return report;
   }
 
-  private async reconcileMeeting(meetingId: string, report: ReconcileReport): Promise<void> {
-    const status = await this.queues.getJobStatus(jobIdFor(meetingId));
-    if (status && !['completed', 'failed'].includes(status.status)) return;
+  private async reconcileMeeting(meetingId: string, status: JobOutcome | null, report: ReconcileReport): Promise<void> {
+    if (status?.status === 'unfinished') return;
     // Read the meeting again after the job: one that finished in between is no longer live.
     const meeting = await this.meetings.findById(meetingId);
     if (!meeting || !isLive(meeting.transcriptionStatus)) return;
@@ -154,7 +182,7 @@ export class TranscriptionService {
   }
 
   /** Fails the meeting's current request after Redis or BullMQ refused a command for it; the detail goes to the log only. */
-  private async failRefused(meeting: MeetingDocument, err: QueueCommandError): Promise<boolean> {
+  private async failRefused(meeting: RequestedMeeting, err: QueueCommandError): Promise<boolean> {
     this.log.error({ err, meetingId: meeting._id }, 'the queue refused a command for this meeting; marking it failed');
     const failure = { errorMessage: QUEUE_REFUSED_MESSAGE, attempts: 0, lastAttempt: new Date(), code: 'QUEUE_REFUSED' };
     return this.meetings.failRequest(meeting._id, failure, meeting.transcriptionRequestedAt);
@@ -168,8 +196,21 @@ const QUEUE_REFUSED_MESSAGE = 'the job queue refused this transcription (the ser
  * request time they were enqueued for; older jobs without it count when they
  * finished after the request.
  */
-function answersRequest(status: JobStatus, requestedAt: Date | undefined): boolean {
+function answersRequest(status: JobOutcome, requestedAt: Date | undefined): boolean {
   const requested = requestedAt?.getTime() ?? 0;
-  if (status.data.requestedAt !== undefined) return status.data.requestedAt >= requested;
+  if (status.requestedAt !== undefined) return status.requestedAt >= requested;
   return status.finishedOn !== undefined && status.finishedOn >= requested;
+}
+
+/** A job's status as getJobOutcomes reports it. */
+function outcomeOf(status: JobStatus | null): JobOutcome | null {
+  if (!status) return null;
+  return {
+    queue: status.queue,
+    status: status.status === 'completed' || status.status === 'failed' ? status.status : 'unfinished',
+    failedReason: status.failedReason,
+    attemptsMade: status.attemptsMade,
+    ...(status.finishedOn !== undefined ? { finishedOn: status.finishedOn } : {}),
+    ...(status.data.requestedAt !== undefined ? { requestedAt: status.data.requestedAt } : {}),
+  };
 }

@@ -213,12 +213,32 @@ describe('MeetingRepository', () => {
     await expect(meetings.retry('p1', id)).rejects.toBeInstanceOf(ConflictError);
   });
 
-  it('lists live meetings with a recorded request', async () => {
+  it('lists live meetings with a recorded request, page by page in id order', async () => {
     const id = newId();
     await meetings.create({ id, projectId: 'p1', audio });
-    expect((await meetings.listRequestedLive()).map((m) => m._id)).not.toContain(id);
+    const listAll = async (pageSize: number): Promise<string[]> => {
+      const ids: string[] = [];
+      for await (const page of meetings.requestedLivePages(pageSize)) {
+        expect(page.length).toBeLessThanOrEqual(pageSize);
+        ids.push(...page.map((m) => m._id));
+      }
+      return ids;
+    };
+    expect(await listAll(500)).not.toContain(id);
     await meetings.recordTranscriptionRequest(id, 'regular', `transcription-${id}`);
-    expect((await meetings.listRequestedLive()).map((m) => m._id)).toContain(id);
+    const completed = newId();
+    await meetings.create({ id: completed, projectId: 'p1', audio });
+    await meetings.recordTranscriptionRequest(completed, 'regular', `transcription-${completed}`);
+    await meetings.complete(completed, (await meetings.claim(completed))!.epoch);
+    const all = await listAll(500);
+    expect(all).toContain(id);
+    expect(all).not.toContain(completed);
+    expect(await listAll(1)).toEqual(all);
+    expect(all).toEqual([...all].sort());
+    for await (const [first] of meetings.requestedLivePages(1)) {
+      expect(Object.keys(first).sort()).toEqual(['_id', 'transcriptionRequestedAt']);
+      break;
+    }
   });
 });
 

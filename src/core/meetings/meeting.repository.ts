@@ -109,6 +109,9 @@ export interface NewMeeting {
   interactive?: boolean;
 }
 
+/** A live meeting with a recorded request, as the reconciler lists it. */
+export type RequestedMeeting = Pick<MeetingDocument, '_id' | 'transcriptionRequestedAt'>;
+
 /** What a worker gets when it picks a meeting up: the epoch that fences its writes and the checkpoints to skip. */
 export interface Claim {
   epoch: number;
@@ -139,6 +142,9 @@ interface MeetingChange {
 }
 
 type Decision = Pick<MeetingChange, 'unset' | 'addToSet' | 'max'> & { set?: Partial<MeetingDocument> };
+
+/** The server's answer to a getMore on a cursor it has dropped. */
+const CURSOR_NOT_FOUND = 43;
 
 /** How often a transition re-reads and retries after losing a race before it gives up. */
 const MAX_TRANSITION_TRIES = 50;
@@ -358,13 +364,46 @@ export class MeetingRepository {
     });
   }
 
-  /** Live meetings a client asked to transcribe: what the reconciler checks against the queues. */
-  async listRequestedLive(limit = 500): Promise<MeetingDocument[]> {
-    return this.meetings
-      .find({ transcriptionStatus: { $in: ['pending', 'processing'] }, transcriptionRequestedAt: { $exists: true } })
-      .sort({ transcriptionRequestedAt: 1 })
-      .limit(limit)
-      .toArray();
+  /**
+   * The live meetings a client asked to transcribe (what the reconciler
+   * checks against the queues), in pages of `pageSize`, in `_id` order, with
+   * only the fields the reconciler needs before it reads a meeting again.
+   * One cursor serves every page: FerretDB v1 scans the collection for each
+   * query, so a query per page would cost a scan per page. Should the server
+   * drop the cursor (a pass slower than its cursor timeout), the next query
+   * resumes after the last id served.
+   */
+  async *requestedLivePages(pageSize = 500): AsyncGenerator<RequestedMeeting[]> {
+    let after: string | undefined;
+    for (;;) {
+      const cursor = this.meetings
+        .find(
+          {
+            transcriptionStatus: { $in: ['pending', 'processing'] },
+            transcriptionRequestedAt: { $exists: true },
+            ...(after === undefined ? {} : { _id: { $gt: after } }),
+          },
+          { projection: { _id: 1, transcriptionRequestedAt: 1 } },
+        )
+        .sort({ _id: 1 })
+        .batchSize(pageSize);
+      try {
+        let page: RequestedMeeting[] = [];
+        for await (const doc of cursor) {
+          page.push(doc as RequestedMeeting);
+          if (page.length < pageSize) continue;
+          after = page.at(-1)!._id;
+          yield page;
+          page = [];
+        }
+        if (page.length > 0) yield page;
+        return;
+      } catch (err) {
+        if (!(err instanceof MongoServerError && err.code === CURSOR_NOT_FOUND)) throw err;
+      } finally {
+        await cursor.close();
+      }
+    }
   }
 
   /**
