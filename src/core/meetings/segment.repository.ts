@@ -1,4 +1,4 @@
-import { type AnyBulkWriteOperation, type Collection, type Db, MongoBulkWriteError, MongoServerError } from 'mongodb';
+import { type Collection, type Db, MongoBulkWriteError, MongoServerError } from 'mongodb';
 import { StaleWriteError } from '../errors.js';
 
 export interface SegmentInput {
@@ -48,45 +48,51 @@ export class SegmentRepository {
   /**
    * Saves one chunk's segments idempotently, fenced by the epoch. Each save
    * first raises the chunk's fence to its epoch (refused against a higher
-   * one), so even a save without segments shuts out older writers. An upsert
-   * only replaces a segment written with the same or a lower epoch; against a
-   * higher one it turns into an insert that the unique index refuses. A
-   * zombie that slipped past both (it read the fence before the new owner
-   * raised it, and writes at indices the owner left empty) finds the higher
-   * fence when it checks again after writing, removes what it wrote and
-   * stops; if the owner's save comes later, its clean-up of lower-epoch
-   * segments removes them. Segments left over from an earlier, longer decode
-   * of the same chunk are removed. Rejections throw StaleWriteError.
+   * one), so even a save without segments shuts out older writers. It then
+   * removes the chunk's segments of its own or lower epochs and inserts its
+   * own as new documents. A zombie that slipped past the fence (it raised it
+   * before the new owner did) either meets the owner's segments at the
+   * unique index, or finds the higher fence when it checks again after
+   * writing; both times it removes what it wrote and stops. Rejections throw
+   * StaleWriteError.
+   *
+   * Segments are never written over in place: FerretDB deletes by reading
+   * the matches and then removing them by id, so a zombie removing its own
+   * segments could otherwise remove one the owner had just overwritten.
    */
   async saveChunk(meetingId: string, chunk: number, epoch: number, segments: readonly SegmentInput[]): Promise<void> {
     const stale = (cause?: unknown) =>
       new StaleWriteError(`segments of meeting ${meetingId} chunk ${chunk} were written by a newer epoch than ${epoch}`, { cause });
     await this.raiseFence(meetingId, chunk, epoch, stale);
     const savedAt = this.now();
-    const ops: AnyBulkWriteOperation<SegmentDocument>[] = segments.map((s, index) => ({
-      updateOne: {
-        filter: { meetingId, chunk, index, epoch: { $lte: epoch } },
-        update: {
-          $set: { text: s.text, start: s.start, end: s.end, avgLogprob: s.avgLogprob, noSpeechProb: s.noSpeechProb, epoch, savedAt },
-        },
-        upsert: true,
-      },
-    }));
-    for (let attempt = 1; ops.length > 0; attempt++) {
+    const documents = () =>
+      segments.map((s, index): SegmentDocument => ({
+        meetingId,
+        chunk,
+        index,
+        text: s.text,
+        start: s.start,
+        end: s.end,
+        avgLogprob: s.avgLogprob,
+        noSpeechProb: s.noSpeechProb,
+        epoch,
+        savedAt,
+      }));
+    for (let attempt = 1; ; attempt++) {
+      await this.segments.deleteMany({ meetingId, chunk, epoch: { $lte: epoch } });
+      if (segments.length === 0) break;
       try {
-        await this.segments.bulkWrite(ops, { ordered: true });
+        await this.segments.insertMany(documents(), { ordered: false });
         break;
       } catch (err) {
         if (!isDuplicateKeyWrite(err)) throw err;
-        // A newer epoch's segment, or an older writer's insert racing this upsert: only the first is stale.
-        if ((await this.highestFence(meetingId, chunk)) > epoch || attempt >= 3) throw stale(err);
+        if ((await this.highestFence(meetingId, chunk)) > epoch || attempt >= MAX_SAVE_TRIES) {
+          await this.segments.deleteMany({ meetingId, chunk, epoch });
+          throw stale(err);
+        }
+        // A zombie inserted after the clean-up above (and may have removed it since): clean up and insert again.
       }
     }
-    await this.segments.deleteMany({
-      meetingId,
-      chunk,
-      $or: [{ index: { $gte: segments.length }, epoch: { $lte: epoch } }, { epoch: { $lt: epoch } }],
-    });
     if ((await this.highestFence(meetingId, chunk)) > epoch) {
       await this.segments.deleteMany({ meetingId, chunk, epoch });
       throw stale();
@@ -134,6 +140,9 @@ export class SegmentRepository {
     return (chunks as number[]).sort((a, b) => a - b);
   }
 }
+
+/** Clean-up-and-insert rounds a save makes while older writers keep getting in between. */
+const MAX_SAVE_TRIES = 5;
 
 function isDuplicateKeyWrite(err: unknown): boolean {
   if (err instanceof MongoBulkWriteError) {
