@@ -30,6 +30,10 @@ export async function connectMongo(options: MongoOptions): Promise<MongoHandle> 
     // Long enough for a big bulk upsert, short enough that a dead server fails the call.
     socketTimeoutMS: Math.max(timeoutMs * 6, 30_000),
     maxPoolSize: 20,
+    // Polled heartbeats rather than the streaming protocol: in a soak, a streaming monitor left the API's
+    // topology 'Unknown' for minutes after FerretDB restarted, while every request failed server selection.
+    serverMonitoringMode: 'poll',
+    heartbeatFrequencyMS: 2000,
     appName: 'meno',
   });
   await client.connect();
