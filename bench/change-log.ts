@@ -12,15 +12,12 @@
  * bench/results/<date>-<commit>-change-log.md. MONGODB_URL uses a running
  * server instead of starting FerretDB.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { BSON, type CommandStartedEvent, type Document, MongoClient } from 'mongodb';
 import { MeetingRepository } from '../src/core/meetings/meeting.repository.js';
 import { startFerretDB } from '../test/helpers/servers.js';
-import { cpuModel, gitState } from './lib/machine.js';
+import { beforeAfterTable, machineLine, runBeforeAfter } from './lib/before-after.js';
+import { gitState } from './lib/machine.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -160,15 +157,13 @@ const kb = (bytes: number): string => (bytes >= 10 * 1024 ** 2 ? `${(bytes / 102
 const roundTrips = (f: Figures): number => Object.values(f.commands).reduce((a, b) => a + b, 0);
 
 function render(after: Figures, before: Figures | undefined, loadAtStart: number): string {
-  const cols = before ? [before, after] : [after];
-  const head = before ? `| | before (${before.commit}) | after (${after.commit}${after.dirty ? ', uncommitted changes' : ''}) |\n|---|---|---|` : `| | ${after.commit} |\n|---|---|`;
-  const row = (label: string, value: (f: Figures) => string): string => `| ${label} | ${cols.map(value).join(' | ')} |`;
+  const { head, row } = beforeAfterTable(after, before);
   const date = new Date().toISOString().slice(0, 10);
   const hours = (after.chunks * after.chunkSec) / 3600;
   return [
     `# Meeting change log, one ${hours}-hour meeting — ${date} — ${after.commit}`,
     '',
-    `- machine: ${cpuModel()}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${loadAtStart.toFixed(2)} at start, ${os.loadavg()[0].toFixed(2)} at end (other work shares the machine: timings are noisy)`,
+    machineLine(loadAtStart),
     `- command: \`npx tsx bench/change-log.ts --chunks ${after.chunks} --chunk-sec ${after.chunkSec}\`, run once per checkout (the "before" column in a git worktree of the previous commit)`,
     '- server: FerretDB v1 (SQLite backend) started by test/helpers/servers.ts; one client, no concurrent writers',
     `- flow: recordTranscriptionRequest, claim, recordPlan (${after.chunks} chunks), checkpointChunk × ${after.chunks}, complete = ${after.transitions} repository calls`,
@@ -194,34 +189,15 @@ function render(after: Figures, before: Figures | undefined, loadAtStart: number
   ].join('\n');
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      chunks: { type: 'string', default: '480' },
-      'chunk-sec': { type: 'string', default: '30' },
-      json: { type: 'string' },
-      before: { type: 'string' },
-      'no-write': { type: 'boolean', default: false },
-    },
+const server = process.env.MONGODB_URL ? undefined : await startFerretDB();
+try {
+  await runBeforeAfter({
+    name: 'change-log',
+    repoRoot: REPO_ROOT,
+    options: { chunks: { type: 'string', default: '480' }, 'chunk-sec': { type: 'string', default: '30' } },
+    measure: (values) => run(process.env.MONGODB_URL ?? server!.url, Number(values.chunks), Number(values['chunk-sec'])),
+    render,
   });
-  const loadAtStart = os.loadavg()[0];
-  const server = process.env.MONGODB_URL ? undefined : await startFerretDB();
-  try {
-    const figures = await run(process.env.MONGODB_URL ?? server!.url, Number(values.chunks), Number(values['chunk-sec']));
-    if (values.json) writeFileSync(values.json, JSON.stringify(figures, null, 2));
-    const before = values.before ? (JSON.parse(readFileSync(values.before, 'utf8')) as Figures) : undefined;
-    const table = render(figures, before, loadAtStart);
-    console.log(table);
-    if (!values['no-write']) {
-      const dir = join(REPO_ROOT, 'bench', 'results');
-      mkdirSync(dir, { recursive: true });
-      const file = join(dir, `${new Date().toISOString().slice(0, 10)}-${figures.commit}-change-log.md`);
-      writeFileSync(file, table);
-      console.error(`wrote ${file}`);
-    }
-  } finally {
-    await server?.dispose();
-  }
+} finally {
+  await server?.dispose();
 }
-
-await main();

@@ -11,11 +11,7 @@
  * of an older checkout (a separate git worktree) and writes the comparison to
  * bench/results/<date>-<commit>-reconcile.md.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { loadConfig } from '../src/core/config.js';
@@ -26,7 +22,8 @@ import { createRedisConnection, waitForRedisReady } from '../src/core/redis.js';
 import { TranscriptionQueues } from '../src/core/transcription-queues.js';
 import { TranscriptionService } from '../src/core/transcription.service.js';
 import { startFerretDB, startRedisServer } from '../test/helpers/servers.js';
-import { cpuModel, gitState } from './lib/machine.js';
+import { beforeAfterTable, machineLine, runBeforeAfter } from './lib/before-after.js';
+import { gitState } from './lib/machine.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -125,15 +122,13 @@ async function run(meetings: number, missing: number): Promise<Figures> {
 }
 
 function render(after: Figures, before: Figures | undefined, loadAtStart: number): string {
-  const cols = before ? [before, after] : [after];
-  const head = before ? `| | before (${before.commit}) | after (${after.commit}${after.dirty ? ', uncommitted changes' : ''}) |\n|---|---|---|` : `| | ${after.commit} |\n|---|---|`;
-  const row = (label: string, value: (f: Figures) => string): string => `| ${label} | ${cols.map(value).join(' | ')} |`;
+  const { head, row } = beforeAfterTable(after, before);
   const date = new Date().toISOString().slice(0, 10);
   const pass = (i: number, f: Figures): PassFigures => f.passes[i];
   return [
     `# Reconcile pass over ${after.meetings.toLocaleString('en')} live meetings — ${date} — ${after.commit}`,
     '',
-    `- machine: ${cpuModel()}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${loadAtStart.toFixed(2)} at start, ${os.loadavg()[0].toFixed(2)} at end (other work shares the machine: timings are noisy)`,
+    machineLine(loadAtStart),
     `- command: \`npx tsx bench/reconcile.ts --meetings ${after.meetings} --missing ${after.missing}\`, run once per checkout (the "before" column in a git worktree of the previous commit)`,
     `- servers: redis-server (no AOF) and FerretDB v1 (SQLite backend), started by test/helpers/servers.ts; one process runs \`TranscriptionService.reconcile()\` twice`,
     `- data: ${after.meetings.toLocaleString('en')} pending meetings with a recorded request, inserted straight into MongoDB; ${(after.meetings - after.missing).toLocaleString('en')} of them have a waiting job in Redis, ${after.missing.toLocaleString('en')} (spread over the id order) have none. Pass 1 should enqueue those; pass 2 is the steady state`,
@@ -154,29 +149,10 @@ function render(after: Figures, before: Figures | undefined, loadAtStart: number
   ].join('\n');
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      meetings: { type: 'string', default: '10000' },
-      missing: { type: 'string', default: '1000' },
-      json: { type: 'string' },
-      before: { type: 'string' },
-      'no-write': { type: 'boolean', default: false },
-    },
-  });
-  const loadAtStart = os.loadavg()[0];
-  const figures = await run(Number(values.meetings), Number(values.missing));
-  if (values.json) writeFileSync(values.json, JSON.stringify(figures, null, 2));
-  const before = values.before ? (JSON.parse(readFileSync(values.before, 'utf8')) as Figures) : undefined;
-  const table = render(figures, before, loadAtStart);
-  console.log(table);
-  if (!values['no-write']) {
-    const dir = join(REPO_ROOT, 'bench', 'results');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${new Date().toISOString().slice(0, 10)}-${figures.commit}-reconcile.md`);
-    writeFileSync(file, table);
-    console.error(`wrote ${file}`);
-  }
-}
-
-await main();
+await runBeforeAfter({
+  name: 'reconcile',
+  repoRoot: REPO_ROOT,
+  options: { meetings: { type: 'string', default: '10000' }, missing: { type: 'string', default: '1000' } },
+  measure: (values) => run(Number(values.meetings), Number(values.missing)),
+  render,
+});
