@@ -65,8 +65,7 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
     const startedAt = Date.now();
 
     const deadline = new AttemptDeadline(job.data.timeoutMs);
-    const timeout = deadline.signal;
-    const signal = AbortSignal.any([deps.shutdownSignal, timeout, ...(jobSignal ? [jobSignal] : [])]);
+    const signal = AbortSignal.any([deps.shutdownSignal, deadline.signal, ...(jobSignal ? [jobSignal] : [])]);
     let epoch: number | undefined;
     let savedSegments = 0;
     let audioDone = 0;
@@ -133,7 +132,7 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
     } catch (thrown) {
       deps.metrics?.jobDuration.observe({ queue, outcome: 'failed' }, (Date.now() - startedAt) / 1000);
       const err = coerceError(thrown);
-      if (deps.shutdownSignal.aborted && !timeout.aborted && !(err instanceof StaleWriteError)) {
+      if (deps.shutdownSignal.aborted && !deadline.expired && !(err instanceof StaleWriteError)) {
         // Graceful shutdown: give the job back now so another worker resumes it from the
         // checkpoints at once, instead of after stall detection, and without spending an attempt.
         if (token) await job.moveToWait(token);
@@ -145,14 +144,14 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
         log.warn({ epoch, err: { message: err.message } }, 'another worker took over this meeting; stopping without writing');
         throw err;
       }
-      if (jobSignal?.aborted && !timeout.aborted) {
+      if (jobSignal?.aborted && !deadline.expired) {
         // BullMQ could not renew the lock: the job was declared stalled and belongs to the
         // queue again. Stop here, and leave the meeting to whoever picks the job up next.
         log.warn({ epoch, reason: String(jobSignal.reason) }, 'job lock lost; stopped at a chunk boundary without failing the meeting');
         throw err;
       }
       const outage = isDatabaseUnreachable(err) ? 'mongodb unreachable' : err instanceof InsufficientStorageError ? 'not enough disk space' : undefined;
-      if (outage && !timeout.aborted && token) {
+      if (outage && !deadline.expired && token) {
         // MongoDB is away or a folder is full: not the job's fault, so wait and try again without
         // spending an attempt (a few short outages must not fail a meeting for good). Saved chunks stay saved.
         await job.moveToDelayed(Date.now() + deps.outageRetryDelayMs, token);
@@ -160,7 +159,7 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
         log.warn({ epoch, err: { message: err.message, name: err.name }, delayMs: deps.outageRetryDelayMs }, `${outage}; job attempt stopped and delayed without spending an attempt`);
         throw new DelayedError();
       }
-      const failure = timeout.aborted ? new JobTimeoutError(`attempt exceeded its time limit of ${deadline.limitMs} ms (${queue} queue)`) : err;
+      const failure = deadline.expired ? new JobTimeoutError(`attempt exceeded its time limit of ${deadline.limitMs} ms (${queue} queue)`) : err;
       // Clients read the failure (meeting error, BullMQ failedReason): no server paths; the logs keep them.
       const reported = clientSafeMessage(failure.message);
       // A language or task the model cannot do (ValidationError from the engine) fails the same way every time.
