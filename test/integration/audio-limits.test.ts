@@ -73,7 +73,8 @@ describe('temp folder space', () => {
     const decoder = new AudioDecoder({ logger: silentLogger(), tempDir: small, minFreeBytes: 0 });
     const err = await decoder.decode(LONGFORM).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InsufficientStorageError);
-    expect((err as Error).message).toMatch(/not enough free space for the decoded audio: \d+ MiB needed .*, 4 MiB free/);
+    // A fresh 4 MiB tmpfs reports 3 or 4 MiB free, depending on the kernel's block accounting.
+    expect((err as Error).message).toMatch(/not enough free space for the decoded audio: \d+ MiB needed .*, [34] MiB free/);
     expect(await readdir(small)).toEqual([]);
     // The reserve counts too: a folder with room for the audio but not for the reserve is refused.
     const roomy = new AudioDecoder({ logger: silentLogger(), tempDir: small, minFreeBytes: 8 * 1024 * 1024 });
