@@ -12,6 +12,7 @@ import type { SegmentRepository } from '../core/meetings/segment.repository.js';
 import type { ServiceMetrics } from '../core/metrics.js';
 import type { TranscriptionQueues } from '../core/transcription-queues.js';
 import type { TranscriptionService } from '../core/transcription.service.js';
+import type { WebhookService } from '../webhooks/webhook.service.js';
 import type { AudioInspector } from './audio-intake.js';
 import type { AppEnv } from './env.js';
 import { apiKeyAuth } from './middleware/auth.js';
@@ -26,6 +27,7 @@ import { meetingsRoutes } from './routes/meetings.routes.js';
 import { openAiRoutes } from './routes/openai.routes.js';
 import { queuesRoutes } from './routes/queues.routes.js';
 import { transcriptionRoutes } from './routes/transcription.routes.js';
+import { webhooksRoutes } from './routes/webhooks.routes.js';
 
 export type { AppEnv } from './env.js';
 
@@ -41,6 +43,8 @@ export interface AppDeps {
   checks: { mongo: () => Promise<boolean>; redis: () => Promise<boolean> };
   /** Magic-number sniff and ffprobe, with the binary the config names. */
   audio: AudioInspector;
+  /** Webhook endpoints, delivery logs, redelivery, and the SSRF check of callback URLs. */
+  webhooks: WebhookService;
 }
 
 export function createApp(deps: AppDeps) {
@@ -65,6 +69,7 @@ export function createApp(deps: AppDeps) {
     .use('/api/projects/:projectId/meetings', uploads)
     .route('/api/projects/:projectId/meetings', meetingsRoutes(deps))
     .route('/api/projects/:projectId/meetings/:meetingId', transcriptionRoutes(deps))
+    .route('/api/projects/:projectId/webhooks', webhooksRoutes(deps))
     .route('/api/jobs', jobsRoutes(deps))
     .route('/api/queues', queuesRoutes(deps))
     .use('/v1/*', auth, limit)

@@ -22,6 +22,7 @@ import { startReconciler } from '../core/reconciler.js';
 import { createRedisConnection, waitForRedisReady } from '../core/redis.js';
 import { TranscriptionQueues } from '../core/transcription-queues.js';
 import { TranscriptionService } from '../core/transcription.service.js';
+import { startWebhooks } from '../webhooks/webhooks.js';
 import { bundledBinaryPaths } from '../inference/audio/probe.js';
 import { createApp } from './app.js';
 import { createAudioInspector } from './audio-intake.js';
@@ -84,6 +85,8 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     const service = new TranscriptionService(meetings, queues, config.queue, logger);
     const reconciler = startReconciler({ service, queues, intervalMs: config.queue.reconcileIntervalMs, logger });
     cleanups.push({ name: 'reconciler', run: () => reconciler.stop() });
+    const webhooks = await startWebhooks({ config, db: mongo.db, meetings, producer: redis, logger });
+    cleanups.push({ name: 'webhooks', run: () => webhooks.close() });
 
     const metrics = options.metrics ?? createMetrics({ process: 'api' });
     if (!metrics.registry.getSingleMetric('meno_queue_jobs')) registerQueueGauge(metrics, queues);
@@ -100,6 +103,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
       metrics,
       checks: { mongo: () => mongo.ping(), redis: () => queues.ping() },
       audio: createAudioInspector({ ffprobePath }),
+      webhooks: webhooks.service,
     });
 
     const slowClients = { headersTimeoutMs: config.http.headersTimeoutMs, bodyIdleTimeoutMs: config.http.uploadIdleTimeoutMs };

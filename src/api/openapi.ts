@@ -4,6 +4,8 @@
  * route the app serves appears here.
  */
 
+import { webhookPaths, webhookSchemas } from './openapi-webhooks.js';
+
 const ERROR_CODES = ['NOT_FOUND', 'VALIDATION_FAILED', 'BAD_AUDIO', 'CONFLICT', 'UNAVAILABLE', 'UNAUTHORIZED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_REFUSED', 'INSUFFICIENT_STORAGE', 'RATE_LIMITED', 'INTERNAL'];
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -184,6 +186,13 @@ export function openApiDocument() {
                         'Vocabulary hint given to every 30-s window (after <|startofprev|>): names and terms to spell as written, or the ' +
                         'punctuation style to follow. Whisper reads at most 223 tokens of it; a longer prompt keeps its end.',
                     },
+                    callbackUrl: {
+                      type: 'string',
+                      maxLength: 2048,
+                      description:
+                        "Also receives this request's end event (transcription.completed, failed or canceled) as a signed webhook, with the " +
+                        'project\'s callback secret (GET /api/projects/{projectId}/webhooks/callback-secret). Checked like endpoint URLs.',
+                    },
                   },
                 },
               },
@@ -331,6 +340,7 @@ export function openApiDocument() {
           responses: { 200: { description: '`{ object: "list", data: [{ id, object: "model", created, owned_by }] }`' }, ...openAiRateLimited },
         },
       },
+      ...webhookPaths(),
       '/metrics': {
         get: {
           summary: 'Prometheus metrics (needs an API key: give Prometheus one as its bearer credentials)',
@@ -342,6 +352,7 @@ export function openApiDocument() {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' } },
       schemas: {
         Id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+        ...webhookSchemas,
         Error: {
           type: 'object',
           required: ['error'],

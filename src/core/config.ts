@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { parseCidr } from '../webhooks/receiver-address.js';
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number({ error: `expected an integer between ${min} and ${max}` }).int(`expected an integer between ${min} and ${max}`).min(min, `expected an integer >= ${min}`).max(max, `expected an integer <= ${max}`);
@@ -97,6 +98,18 @@ const schema = z.object({
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
   FFMPEG_TIMEOUT_MS: integer(1000).default(30 * 60 * 1000),
+
+  WEBHOOK_QUEUE_NAME: queueName.default('webhooks'),
+  WEBHOOK_TIMEOUT_MS: integer(100, 120_000).default(10_000),
+  WEBHOOK_BACKOFF_MS: integer(10).default(5000),
+  WEBHOOK_BACKOFF_MAX_MS: integer(10).default(3600_000),
+  WEBHOOK_RETRY_WINDOW_SEC: integer(0, 30 * 24 * 3600).default(25 * 3600),
+  WEBHOOK_ALLOWED_NETWORKS: commaList.pipe(
+    z.array(z.string().refine((v) => parseCidr(v) !== null, 'expected a comma-separated list of networks such as 10.0.0.0/8 or fd00::/8')),
+  ).default([]),
+  WEBHOOK_DISPATCH_INTERVAL_MS: integer(50).default(1000),
+  WEBHOOK_CONCURRENCY: integer(1, 256).default(16),
+  WEBHOOK_PROGRESS_INTERVAL_SEC: integer(1).default(30),
 });
 
 type Schema = z.output<typeof schema>;
@@ -169,6 +182,25 @@ export interface Config {
     ffprobePath?: string;
     ffmpegTimeoutMs: number;
   };
+  /** Signed webhooks: delivery queue, per-attempt timeout, retry schedule, SSRF allowlist. */
+  webhooks: {
+    queueName: string;
+    /** One delivery attempt's limit (connect, send, answer). */
+    timeoutMs: number;
+    /** First retry delay; each next one doubles, capped at backoffMaxMs. */
+    backoffMs: number;
+    backoffMaxMs: number;
+    /** Retries go on until their delays add up to this (attempts are computed from the schedule). */
+    retryWindowMs: number;
+    /** CIDRs a receiver may be in even though refused by default (loopback, link-local, ...). */
+    allowedNetworks: readonly string[];
+    /** How often the dispatcher moves recorded events into the delivery queue. */
+    dispatchIntervalMs: number;
+    /** Deliveries in flight per API process. */
+    concurrency: number;
+    /** At most one transcription.progress event per meeting per this long. */
+    progressIntervalMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -200,6 +232,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const e = parsed.data;
   if (e.STALLED_INTERVAL_MS > e.LOCK_DURATION_MS) {
     throw new ConfigError([`STALLED_INTERVAL_MS: expected <= LOCK_DURATION_MS (${e.LOCK_DURATION_MS}) (got ${e.STALLED_INTERVAL_MS})`]);
+  }
+  if (e.WEBHOOK_QUEUE_NAME === e.QUEUE_NAME || e.WEBHOOK_QUEUE_NAME === e.LARGE_QUEUE_NAME) {
+    throw new ConfigError([`WEBHOOK_QUEUE_NAME: expected a name different from QUEUE_NAME and LARGE_QUEUE_NAME (got "${e.WEBHOOK_QUEUE_NAME}")`]);
   }
   if (e.QUEUE_NAME === e.LARGE_QUEUE_NAME) {
     throw new ConfigError([`LARGE_QUEUE_NAME: expected a name different from QUEUE_NAME (got "${e.LARGE_QUEUE_NAME}")`]);
@@ -260,6 +295,17 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       ffmpegPath: e.FFMPEG_PATH,
       ffprobePath: e.FFPROBE_PATH,
       ffmpegTimeoutMs: e.FFMPEG_TIMEOUT_MS,
+    },
+    webhooks: {
+      queueName: e.WEBHOOK_QUEUE_NAME,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      backoffMs: e.WEBHOOK_BACKOFF_MS,
+      backoffMaxMs: e.WEBHOOK_BACKOFF_MAX_MS,
+      retryWindowMs: e.WEBHOOK_RETRY_WINDOW_SEC * 1000,
+      allowedNetworks: e.WEBHOOK_ALLOWED_NETWORKS,
+      dispatchIntervalMs: e.WEBHOOK_DISPATCH_INTERVAL_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      progressIntervalMs: e.WEBHOOK_PROGRESS_INTERVAL_SEC * 1000,
     },
   });
 }

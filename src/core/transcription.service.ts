@@ -156,6 +156,8 @@ export class TranscriptionService {
   /** Enqueues the meeting's job with the options stored with its request; a Redis outage defers it. */
   private async enqueue(meeting: MeetingDocument): Promise<StartResult> {
     const route = routeByDuration(meeting.audio.durationSec, this.queueConfig);
+    // The callback URL is for the webhook dispatcher, not the decoder.
+    const { callbackUrl: _callbackUrl, ...options } = meeting.transcriptionOptions ?? {};
     const data: TranscriptionJobData = {
       meetingId: meeting._id,
       projectId: meeting.projectId,
@@ -163,7 +165,7 @@ export class TranscriptionService {
       durationSec: meeting.audio.durationSec,
       queue: route.kind,
       timeoutMs: route.timeoutMs,
-      options: meeting.transcriptionOptions ?? {},
+      options,
       ...(meeting.transcriptionRequestedAt ? { requestedAt: meeting.transcriptionRequestedAt.getTime() } : {}),
       ...(meeting.interactive ? { interactive: true } : {}),
     };

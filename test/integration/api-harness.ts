@@ -18,6 +18,7 @@ import { connectMongo, type MongoHandle } from '../../src/core/mongo.js';
 import { createRedisConnection } from '../../src/core/redis.js';
 import { TranscriptionQueues } from '../../src/core/transcription-queues.js';
 import { TranscriptionService } from '../../src/core/transcription.service.js';
+import { startWebhooks, type Webhooks } from '../../src/webhooks/webhooks.js';
 import { AUDIO_DIR } from '../helpers/fixtures.js';
 import { silentLogger, type TestNamespace, testNamespace } from '../helpers/services.js';
 
@@ -44,6 +45,8 @@ export interface ApiHarness {
   segments: SegmentRepository;
   service: TranscriptionService;
   metrics: ServiceMetrics;
+  /** Routes and repository; the dispatcher and delivery worker only with `webhookDelivery`. */
+  webhooks: Webhooks;
   storageDir: string;
   audioRoot: string;
   /** `app.request` with the API key unless `headers.Authorization` is given. */
@@ -58,6 +61,8 @@ export interface HarnessOptions {
   /** Use this Redis instead of the shared one (fault tests). */
   redisUrl?: string;
   logger?: Logger;
+  /** Run the webhook dispatcher and delivery worker too. @defaultValue false */
+  webhookDelivery?: boolean;
 }
 
 export async function createHarness(options: HarnessOptions = {}): Promise<ApiHarness> {
@@ -85,6 +90,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
   const service = new TranscriptionService(meetings, queues, config.queue, logger);
   const metrics = createMetrics({ process: 'api' });
   registerQueueGauge(metrics, queues);
+  const webhooks = await startWebhooks({ config, db: mongo.db, meetings, producer: redis, logger, deliver: options.webhookDelivery ?? false });
   const app = createApp({
     config,
     logger,
@@ -95,6 +101,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
     metrics,
     checks: { mongo: () => mongo.ping(), redis: () => queues.ping() },
     audio: createAudioInspector(),
+    webhooks: webhooks.service,
   });
 
   const observer = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
@@ -111,6 +118,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
     segments,
     service,
     metrics,
+    webhooks,
     storageDir,
     audioRoot,
     request(path, init = {}) {
@@ -133,6 +141,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
     },
     async close() {
       observer.disconnect();
+      await webhooks.close();
       await queues.close();
       redis.disconnect();
       await mongo.close();

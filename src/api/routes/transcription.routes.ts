@@ -5,6 +5,7 @@ import { clientSafeMessage, UnavailableError, ValidationError } from '../../core
 import { isEnglishOnlyModel, WHISPER_LANGUAGES } from '../../core/whisper-languages.js';
 import type { MeetingDocument } from '../../core/meetings/meeting.repository.js';
 import { jobIdFor } from '../../core/queues.js';
+import { MAX_WEBHOOK_URL_CHARS } from '../../webhooks/receiver-address.js';
 import { type JobStatus, QueueCommandError } from '../../core/transcription-queues.js';
 import { formatTranscript, TRANSCRIPT_CONTENT_TYPES, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../../core/transcript-format.js';
 import type { AppDeps } from '../app.js';
@@ -20,13 +21,15 @@ const startBody = z.strictObject({
   task: z.enum(['transcribe', 'translate']).optional(),
   // About 224 tokens fit before a window; a longer prompt keeps its end.
   prompt: z.string().trim().min(1, 'expected some text').max(MAX_PROMPT_CHARS, `expected at most ${MAX_PROMPT_CHARS} characters`).optional(),
+  // Checked against the SSRF policy in the handler; receives this request's end event, signed with the project's callback secret.
+  callbackUrl: z.string().min(1, 'expected a URL').max(MAX_WEBHOOK_URL_CHARS, `expected at most ${MAX_WEBHOOK_URL_CHARS} characters`).optional(),
 });
 
 const transcriptQuery = z.object({
   format: z.enum(TRANSCRIPT_FORMATS as [TranscriptFormat, ...TranscriptFormat[]]).default('json'),
 });
 
-type TranscriptionDeps = Pick<AppDeps, 'config' | 'meetings' | 'segments' | 'service' | 'queues'>;
+type TranscriptionDeps = Pick<AppDeps, 'config' | 'meetings' | 'segments' | 'service' | 'queues' | 'webhooks'>;
 
 /**
  * Refuses (400) what no worker could do, before a job is queued: a language
@@ -60,6 +63,7 @@ export function transcriptionRoutes(deps: TranscriptionDeps) {
         const { projectId, meetingId } = c.req.valid('param');
         const options = c.req.valid('json');
         assertModelAccepts(deps.config.inference.model, options);
+        if (options.callbackUrl !== undefined) options.callbackUrl = deps.webhooks.checkUrl(options.callbackUrl, 'callbackUrl');
         const result = await deps.service.start(projectId, meetingId, options);
         c.get('logger').info({ meetingId, projectId, ...result }, 'transcription start');
         return c.json(result, 202);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Collection, type Db, MongoServerError, type UpdateFilter } from 'mongodb';
 import { ConflictError, NotFoundError, StaleWriteError } from '../errors.js';
+import { eventForTransition, type MeetingEvent } from './meeting-events.js';
 import { canTransition, isLive, type TranscriptionStatus } from './meeting-state.js';
 
 export type QueueKind = 'regular' | 'large';
@@ -11,6 +12,8 @@ export interface TranscriptionOptions {
   task?: 'transcribe' | 'translate';
   /** Vocabulary hint put before every window (see TranscribeOptions.prompt). */
   prompt?: string;
+  /** A URL that receives this request's end event (webhooks), besides the project's endpoints. */
+  callbackUrl?: string;
 }
 
 /** The options without undefined fields (MongoDB would store them as null). */
@@ -81,6 +84,11 @@ export interface MeetingDocument {
   startedAt?: Date;
   completedAt?: Date;
   metadata: { transcription?: FailureMetadata };
+  /**
+   * The outbox of webhook events: written by the transition that ends the
+   * meeting (same update), removed by the dispatcher once it has recorded them.
+   */
+  pendingEvents?: MeetingEvent[];
 }
 
 export interface StoredPlan {
@@ -425,6 +433,20 @@ export class MeetingRepository {
     return this.meetings.find(filter).sort({ createdAt: -1, _id: -1 }).limit(query.limit).toArray();
   }
 
+  /** Meetings whose outbox holds webhook events (MeetingDocument.pendingEvents), oldest change first. */
+  async withPendingEvents(limit: number): Promise<MeetingDocument[]> {
+    return this.meetings.find({ pendingEvents: { $exists: true } }).sort({ updatedAt: 1 }).limit(limit).toArray();
+  }
+
+  /** Removes these events from the meeting's outbox (the dispatcher has recorded them); the field goes once it is empty. */
+  async clearPendingEvents(meetingId: string, eventIds: readonly string[]): Promise<void> {
+    await this.transition(meetingId, 'events-dispatched', (m) => {
+      const left = (m.pendingEvents ?? []).filter((e) => !eventIds.includes(e.id));
+      if (left.length === (m.pendingEvents ?? []).length) return null;
+      return left.length ? { set: { pendingEvents: left } } : { unset: ['pendingEvents'] };
+    });
+  }
+
   async countByStatus(): Promise<Record<TranscriptionStatus, number>> {
     const counts: Record<TranscriptionStatus, number> = { pending: 0, processing: 0, completed: 0, failed: 0 };
     for (const status of Object.keys(counts) as TranscriptionStatus[]) {
@@ -466,7 +488,7 @@ export class MeetingRepository {
         meetingId,
         version,
         token: randomUUID(),
-        set: { ...decision.set, updatedAt: this.now() },
+        set: { ...decision.set, ...withEvent(current, decision.set, this.now()), updatedAt: this.now() },
         ...(decision.unset?.length ? { unset: decision.unset } : {}),
         ...(decision.addToSet ? { addToSet: decision.addToSet } : {}),
         ...(decision.max ? { max: decision.max } : {}),
@@ -557,6 +579,14 @@ function applyLocally(before: MeetingDocument, change: MeetingChange): MeetingDo
   const progress = change.max?.transcriptionProgress;
   if (progress !== undefined) next.transcriptionProgress = Math.max(before.transcriptionProgress, progress);
   return next;
+}
+
+/** The outbox with the event this change makes (a meeting entering completed, failed or canceled), if any. */
+function withEvent(current: MeetingDocument, set: Partial<MeetingDocument> | undefined, at: Date): Pick<MeetingDocument, 'pendingEvents'> {
+  const event = eventForTransition(current, set?.transcriptionStatus, at);
+  const pending = current.pendingEvents ?? [];
+  if (!event || pending.some((e) => e.id === event.id)) return {};
+  return { pendingEvents: [...pending, event] };
 }
 
 function assertOwner(meeting: Pick<MeetingDocument, '_id' | 'epoch' | 'transcriptionStatus'>, epoch: number): void {
