@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
+import type { MeetingDeletion } from '../core/meetings/meeting-deletion.js';
 import type { MeetingRepository } from '../core/meetings/meeting.repository.js';
 import type { SegmentRepository } from '../core/meetings/segment.repository.js';
 import type { ServiceMetrics } from '../core/metrics.js';
@@ -45,6 +46,8 @@ export interface AppDeps {
   audio: AudioInspector;
   /** Webhook endpoints, delivery logs, redelivery, and the SSRF check of callback URLs. */
   webhooks: WebhookService;
+  /** Meeting deletes (DELETE .../meetings/:meetingId). */
+  deletion: MeetingDeletion;
 }
 
 export function createApp(deps: AppDeps) {

@@ -18,6 +18,8 @@ import { MeetingRepository } from '../core/meetings/meeting.repository.js';
 import { SegmentRepository } from '../core/meetings/segment.repository.js';
 import { createMetrics, registerQueueGauge, type ServiceMetrics } from '../core/metrics.js';
 import { connectMongo } from '../core/mongo.js';
+import { LifecycleSweeper } from '../core/lifecycle-sweeper.js';
+import { MeetingDeletion } from '../core/meetings/meeting-deletion.js';
 import { startReconciler } from '../core/reconciler.js';
 import { createRedisConnection, waitForRedisReady } from '../core/redis.js';
 import { TranscriptionQueues } from '../core/transcription-queues.js';
@@ -85,6 +87,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     const service = new TranscriptionService(meetings, queues, config.queue, logger);
     const reconciler = startReconciler({ service, queues, intervalMs: config.queue.reconcileIntervalMs, logger });
     cleanups.push({ name: 'reconciler', run: () => reconciler.stop() });
+    const deletion = new MeetingDeletion({ meetings, segments, queues, storageDir: config.storage.dir, logger });
     const webhooks = await startWebhooks({ config, db: mongo.db, meetings, producer: redis, logger });
     cleanups.push({ name: 'webhooks', run: () => webhooks.close() });
 
@@ -104,7 +107,10 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
       checks: { mongo: () => mongo.ping(), redis: () => queues.ping() },
       audio: createAudioInspector({ ffprobePath }),
       webhooks: webhooks.service,
+      deletion,
     });
+    const sweeper = new LifecycleSweeper({ meetings, segments, deletion, queues, retention: config.storage, metrics, logger }).start();
+    cleanups.push({ name: 'lifecycle sweeper', run: () => sweeper.stop() });
 
     const slowClients = { headersTimeoutMs: config.http.headersTimeoutMs, bodyIdleTimeoutMs: config.http.uploadIdleTimeoutMs };
     const server = await listen(app.fetch, config.http.host, config.http.port, slowClients, logger);

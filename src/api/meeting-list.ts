@@ -5,12 +5,13 @@
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
 import type { MeetingDocument, MeetingListQuery } from '../core/meetings/meeting.repository.js';
+import { TRANSCRIPTION_STATUSES } from '../core/meetings/meeting-state.js';
 import { ID_PATTERN } from './validation.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
 
-const STATUSES = ['pending', 'processing', 'completed', 'failed'] as const;
+const STATUSES = TRANSCRIPTION_STATUSES;
 
 export const listQuery = z.strictObject({
   status: z

@@ -3,7 +3,7 @@
  * `GET /api/openapi.json`. test/integration/api.test.ts checks that every
  * route the app serves appears here.
  */
-
+import { TRANSCRIPTION_STATUSES } from '../core/meetings/meeting-state.js';
 import { webhookPaths, webhookSchemas } from './openapi-webhooks.js';
 
 const ERROR_CODES = ['NOT_FOUND', 'VALIDATION_FAILED', 'BAD_AUDIO', 'CONFLICT', 'UNAVAILABLE', 'UNAUTHORIZED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_REFUSED', 'INSUFFICIENT_STORAGE', 'RATE_LIMITED', 'INTERNAL'];
@@ -100,7 +100,7 @@ export function openApiDocument() {
             'added. Pass `nextCursor` as `cursor` for the next page; it is null on the last page.',
           parameters: [
             meetingPathParams[0],
-            { name: 'status', in: 'query', schema: { type: 'string' }, description: 'Comma-separated: pending, processing, completed, failed.' },
+            { name: 'status', in: 'query', schema: { type: 'string' }, description: 'Comma-separated: pending, processing, completed, failed, canceled.' },
             { name: 'createdFrom', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Created at or after.' },
             { name: 'createdBefore', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Created before.' },
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
@@ -224,6 +224,62 @@ export function openApiDocument() {
             404: error('NOT_FOUND'),
             409: error('CONFLICT: only a failed meeting can be retried.'),
             500: error('QUEUE_REFUSED: Redis or BullMQ refused the job (not an outage); the meeting is marked failed, the server log has the detail.'),
+            ...unavailable,
+          },
+        },
+      },
+      '/api/projects/{projectId}/meetings/{meetingId}/transcription/cancel': {
+        post: {
+          summary: 'Cancel a pending or running transcription',
+          description:
+            'The meeting turns `canceled` at once and keeps the chunks already saved; a worker transcribing it stops at its next chunk ' +
+            'boundary without another write, and a job no worker holds yet is removed. Canceling a canceled meeting answers the same. ' +
+            'A later start resumes from the saved chunks.',
+          parameters: meetingPathParams,
+          responses: {
+            200: {
+              description: '`job`: removed from the queue, `active` (its worker stops at the next chunk boundary), `missing`, or `unknown` while Redis is away.',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['meetingId', 'projectId', 'status', 'job'],
+                    properties: {
+                      meetingId: ref('Id'),
+                      projectId: ref('Id'),
+                      status: { type: 'string', enum: ['canceled'] },
+                      job: { type: 'string', enum: ['removed', 'active', 'missing', 'unknown'] },
+                    },
+                  },
+                },
+              },
+            },
+            400: error('VALIDATION_FAILED'),
+            ...unauthorized,
+            ...rateLimited,
+            404: error('NOT_FOUND'),
+            409: error('CONFLICT: the transcription already ended (completed or failed), or was never started.'),
+          },
+        },
+      },
+      '/api/projects/{projectId}/meetings/{meetingId}': {
+        delete: {
+          summary: 'Delete a meeting: its stored upload, transcript, job and the meeting itself',
+          description:
+            'A running transcription is canceled first, and its worker writes nothing after the delete. Idempotent: deleting a deleted ' +
+            'meeting answers 204. The id stays taken for 7 days (until no worker from before the delete can be running), then can be used again. ' +
+            'Audio registered by path under AUDIO_ROOT is the operator\'s file and is never removed.',
+          parameters: meetingPathParams,
+          responses: {
+            204: { description: 'Deleted: nothing of the meeting is left.' },
+            202: {
+              description: 'Deleting: the meeting is hidden and its data removed; a worker still holds its job, and the delete finishes once it has stopped.',
+              content: { 'application/json': { schema: { type: 'object', properties: { meetingId: ref('Id'), projectId: ref('Id'), status: { type: 'string', enum: ['deleting'] } } } } },
+            },
+            400: error('VALIDATION_FAILED'),
+            ...unauthorized,
+            ...rateLimited,
+            404: error('NOT_FOUND: the project never had this meeting.'),
             ...unavailable,
           },
         },
@@ -389,7 +445,7 @@ export function openApiDocument() {
           properties: {
             meetingId: ref('Id'),
             projectId: ref('Id'),
-            status: { type: 'string', enum: ['pending', 'processing', 'completed', 'failed'] },
+            status: { type: 'string', enum: [...TRANSCRIPTION_STATUSES] },
             progress: { type: 'number', minimum: 0, maximum: 100 },
             attempts: { type: ['integer', 'null'], description: "Attempts made by the job; null while Redis cannot be asked." },
             jobState: { type: ['string', 'null'], description: "BullMQ's state of the job; 'unknown' while Redis cannot be asked, null when there is no job." },

@@ -26,6 +26,8 @@ const url = (protocols: string[]) =>
     }
   }, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
+const DAY_MS = 24 * 3600_000;
+
 const queueName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, "-" or "_" (no ":")');
 
 /**
@@ -52,6 +54,9 @@ const schema = z.object({
   MAX_AUDIO_DURATION_SEC: integer(1).default(6 * 3600),
   TEMP_DIR: z.string().min(1).optional(),
   MIN_FREE_DISK_MB: integer(0).default(256),
+  RETENTION_AUDIO_DAYS: z.coerce.number({ error: 'expected a number of days (0 = keep)' }).min(0, 'expected 0 (keep) or more days').default(0),
+  RETENTION_TRANSCRIPT_DAYS: z.coerce.number({ error: 'expected a number of days (0 = keep)' }).min(0, 'expected 0 (keep) or more days').default(0),
+  LIFECYCLE_SWEEP_INTERVAL_MS: integer(100).default(60_000),
 
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   REDIS_COMMAND_TIMEOUT_MS: integer(100).default(1000),
@@ -144,6 +149,12 @@ export interface Config {
     tempDir?: string;
     /** Uploads and decoding are refused when they would leave less free space than this in their folder. */
     minFreeBytes: number;
+    /** Finished meetings' uploaded audio is removed this long after they last changed; 0 keeps it. */
+    retentionAudioMs: number;
+    /** Finished meetings are deleted (transcript, audio, meeting) this long after they last changed; 0 keeps them. */
+    retentionTranscriptMs: number;
+    /** How often the lifecycle sweeper finishes interrupted deletes and applies retention. */
+    lifecycleSweepIntervalMs: number;
   };
   redis: { url: string; commandTimeoutMs: number };
   mongo: { url: string; db: string; timeoutMs: number };
@@ -260,6 +271,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       maxAudioDurationSec: e.MAX_AUDIO_DURATION_SEC,
       tempDir: e.TEMP_DIR,
       minFreeBytes: e.MIN_FREE_DISK_MB * 1024 * 1024,
+      retentionAudioMs: Math.round(e.RETENTION_AUDIO_DAYS * DAY_MS),
+      retentionTranscriptMs: Math.round(e.RETENTION_TRANSCRIPT_DAYS * DAY_MS),
+      lifecycleSweepIntervalMs: e.LIFECYCLE_SWEEP_INTERVAL_MS,
     },
     redis: { url: e.REDIS_URL, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     mongo: { url: e.MONGODB_URL, db: e.MONGODB_DB, timeoutMs: e.MONGODB_TIMEOUT_MS },

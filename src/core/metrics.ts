@@ -20,6 +20,7 @@ export interface ServiceMetrics {
   workerUp: Gauge;
   workerBusy: Gauge;
   httpRequests: Counter<'method' | 'route' | 'status'>;
+  retentionRemoved: Counter<'kind'>;
 }
 
 export function createMetrics(options: { process: 'api' | 'worker' | 'all' }): ServiceMetrics {
@@ -65,6 +66,12 @@ export function createMetrics(options: { process: 'api' | 'worker' | 'all' }): S
     workerUp: new Gauge({ name: 'meno_worker_up', help: '1 while the worker consumes its queues.', registers: [registry] }),
     workerBusy: new Gauge({ name: 'meno_worker_busy', help: 'Jobs this worker is processing now.', registers: [registry] }),
     httpRequests: new Counter({ name: 'meno_http_requests_total', help: 'HTTP requests by route and status.', labelNames: ['method', 'route', 'status'], registers: [registry] }),
+    retentionRemoved: new Counter({
+      name: 'meno_retention_removed_total',
+      help: 'What retention removed: kind="audio" (uploads of finished meetings), kind="meeting" (whole meetings).',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
   };
 }
 

@@ -217,6 +217,26 @@ export class TranscriptionQueues {
   }
 
   /** True when the job exists and is waiting, active or delayed. */
+  /**
+   * Removes the job unless a worker holds it (BullMQ refuses to remove a
+   * locked job; that worker is fenced off by the meeting instead).
+   */
+  async removeUnlessActive(jobId: string): Promise<'removed' | 'active' | 'missing'> {
+    return this.bounded('removeUnlessActive', async () => {
+      const found = await this.findJob(jobId);
+      if (!found) return 'missing';
+      if ((await found.job.getState()) === 'active') return 'active';
+      try {
+        await found.job.remove();
+        return 'removed';
+      } catch (err) {
+        // Picked up between the state read and the remove.
+        if ((await found.job.getState()) === 'active') return 'active';
+        throw err;
+      }
+    });
+  }
+
   async isLive(jobId: string): Promise<boolean> {
     const status = await this.getJobStatus(jobId);
     return !!status && LIVE_STATES.includes(status.status);

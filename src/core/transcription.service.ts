@@ -58,9 +58,11 @@ export class TranscriptionService {
     const meeting = await this.meetings.get(projectId, meetingId);
     if (meeting.transcriptionStatus === 'completed') throw new ConflictError(`meeting ${meetingId} is already transcribed`);
     if (meeting.transcriptionStatus === 'failed') throw new ConflictError(`meeting ${meetingId} failed; use the retry endpoint to try again`);
+    assertAudioKept(meeting);
     const route = routeByDuration(meeting.audio.durationSec, this.queueConfig);
     const jobId = jobIdFor(meetingId);
-    if (meeting.transcriptionRequestedAt) {
+    // A canceled meeting's job may still be finishing its chunk: that job is not this start's.
+    if (meeting.transcriptionRequestedAt && isLive(meeting.transcriptionStatus)) {
       const live = await this.queues.isLive(jobId).catch((err: unknown) => {
         if (err instanceof UnavailableError) return undefined;
         throw err;
@@ -73,9 +75,27 @@ export class TranscriptionService {
 
   /** failed → pending → a new job with the start's options; the retry resumes from the saved chunks. */
   async retry(projectId: string, meetingId: string): Promise<StartResult> {
+    assertAudioKept(await this.meetings.get(projectId, meetingId));
     const meeting = await this.meetings.retry(projectId, meetingId);
     this.log.info({ meetingId, projectId }, 'transcription retry requested');
     return this.enqueueRequest(meeting);
+  }
+
+  /**
+   * Cancels a pending or running transcription: the meeting turns canceled
+   * (a new epoch, which stops its worker at the next chunk boundary without
+   * another write), and a job no worker holds yet is removed. Saved chunks
+   * stay; a later start resumes from them. With Redis away the job stays,
+   * and the worker that takes it finds nothing to do.
+   */
+  async cancel(projectId: string, meetingId: string): Promise<{ status: 'canceled'; job: 'removed' | 'active' | 'missing' | 'unknown' }> {
+    const meeting = await this.meetings.cancel(projectId, meetingId);
+    const job = await this.queues.removeUnlessActive(meeting.jobId ?? jobIdFor(meetingId)).catch((err: unknown) => {
+      if (err instanceof UnavailableError || err instanceof QueueCommandError) return 'unknown' as const;
+      throw err;
+    });
+    this.log.info({ meetingId, projectId, job }, 'transcription canceled');
+    return { status: 'canceled', job };
   }
 
   /**
@@ -188,6 +208,13 @@ export class TranscriptionService {
     this.log.error({ err, meetingId: meeting._id }, 'the queue refused a command for this meeting; marking it failed');
     const failure = { errorMessage: QUEUE_REFUSED_MESSAGE, attempts: 0, lastAttempt: new Date(), code: 'QUEUE_REFUSED' };
     return this.meetings.failRequest(meeting._id, failure, meeting.transcriptionRequestedAt);
+  }
+}
+
+/** A meeting whose upload retention removed can never be transcribed again. */
+function assertAudioKept(meeting: MeetingDocument): void {
+  if (meeting.audio.removedAt) {
+    throw new ConflictError(`meeting ${meeting._id}: its audio was removed by retention on ${meeting.audio.removedAt.toISOString()}; upload it again as a new meeting`);
   }
 }
 

@@ -132,6 +132,12 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
     } catch (thrown) {
       deps.metrics?.jobDuration.observe({ queue, outcome: 'failed' }, (Date.now() - startedAt) / 1000);
       const err = coerceError(thrown);
+      const endedBy = epoch !== undefined && (err instanceof StaleWriteError || err instanceof NotFoundError) ? await endedByClient(deps.meetings, meetingId) : undefined;
+      if (endedBy) {
+        // The client canceled or deleted the meeting: its new epoch refused this worker's next write.
+        log.info({ epoch, endedBy, segments: savedSegments }, `meeting ${endedBy} by its client; stopped at a chunk boundary`);
+        return { skipped: `meeting ${endedBy}`, chunks: 0, chunksResumed: 0, segments: savedSegments };
+      }
       if (deps.shutdownSignal.aborted && !deadline.expired && !(err instanceof StaleWriteError)) {
         // Graceful shutdown: give the job back now so another worker resumes it from the
         // checkpoints at once, instead of after stall detection, and without spending an attempt.
@@ -182,6 +188,13 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
       deadline.dispose();
     }
   };
+}
+
+/** 'canceled' or 'deleted' when the client ended the meeting; undefined otherwise, also when MongoDB cannot tell. */
+async function endedByClient(meetings: MeetingRepository, meetingId: string): Promise<'canceled' | 'deleted' | undefined> {
+  const meeting = await meetings.findById(meetingId).catch(() => undefined);
+  if (meeting === null || meeting?.deletingAt) return 'deleted';
+  return meeting?.transcriptionStatus === 'canceled' ? 'canceled' : undefined;
 }
 
 /** Connection-level MongoDB failures (the server is down or unreachable), as opposed to a refused write. */

@@ -11,6 +11,7 @@ import { createApp } from '../../src/api/app.js';
 import { createAudioInspector } from '../../src/api/audio-intake.js';
 import type { Config } from '../../src/core/config.js';
 import type { Logger } from '../../src/core/logger.js';
+import { MeetingDeletion } from '../../src/core/meetings/meeting-deletion.js';
 import { MeetingRepository } from '../../src/core/meetings/meeting.repository.js';
 import { SegmentRepository } from '../../src/core/meetings/segment.repository.js';
 import { createMetrics, registerQueueGauge, type ServiceMetrics } from '../../src/core/metrics.js';
@@ -47,6 +48,7 @@ export interface ApiHarness {
   metrics: ServiceMetrics;
   /** Routes and repository; the dispatcher and delivery worker only with `webhookDelivery`. */
   webhooks: Webhooks;
+  deletion: MeetingDeletion;
   storageDir: string;
   audioRoot: string;
   /** `app.request` with the API key unless `headers.Authorization` is given. */
@@ -88,6 +90,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
   const redis = createRedisConnection({ url: ns.redisUrl, role: 'producer', commandTimeoutMs: config.redis.commandTimeoutMs, logger });
   const queues = new TranscriptionQueues(redis, config.queue, logger, config.redis.commandTimeoutMs);
   const service = new TranscriptionService(meetings, queues, config.queue, logger);
+  const deletion = new MeetingDeletion({ meetings, segments, queues, storageDir, logger });
   const metrics = createMetrics({ process: 'api' });
   registerQueueGauge(metrics, queues);
   const webhooks = await startWebhooks({ config, db: mongo.db, meetings, producer: redis, logger, deliver: options.webhookDelivery ?? false });
@@ -102,6 +105,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
     checks: { mongo: () => mongo.ping(), redis: () => queues.ping() },
     audio: createAudioInspector(),
     webhooks: webhooks.service,
+    deletion,
   });
 
   const observer = new Redis(ns.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
@@ -119,6 +123,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
     service,
     metrics,
     webhooks,
+    deletion,
     storageDir,
     audioRoot,
     request(path, init = {}) {
@@ -128,7 +133,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
     },
     async snapshot() {
       const mongoCounts: Record<string, number> = {};
-      for (const name of ['meetings', 'meeting_changes', 'segments']) mongoCounts[name] = await mongo.db.collection(name).countDocuments();
+      for (const name of ['meetings', 'meeting_changes', 'segments', 'segment_fences', 'meeting_tombstones']) mongoCounts[name] = await mongo.db.collection(name).countDocuments();
       if (observer.status === 'wait') await observer.connect();
       let redisKeys = 0;
       let cursor = '0';

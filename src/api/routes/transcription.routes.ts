@@ -29,7 +29,7 @@ const transcriptQuery = z.object({
   format: z.enum(TRANSCRIPT_FORMATS as [TranscriptFormat, ...TranscriptFormat[]]).default('json'),
 });
 
-type TranscriptionDeps = Pick<AppDeps, 'config' | 'meetings' | 'segments' | 'service' | 'queues' | 'webhooks'>;
+type TranscriptionDeps = Pick<AppDeps, 'config' | 'meetings' | 'segments' | 'service' | 'queues' | 'webhooks' | 'deletion'>;
 
 /**
  * Refuses (400) what no worker could do, before a job is queued: a language
@@ -69,6 +69,17 @@ export function transcriptionRoutes(deps: TranscriptionDeps) {
         return c.json(result, 202);
       },
     )
+    .post('/transcription/cancel', params, async (c) => {
+      const { projectId, meetingId } = c.req.valid('param');
+      const result = await deps.service.cancel(projectId, meetingId);
+      return c.json({ meetingId, projectId, ...result }, 200);
+    })
+    .delete('/', params, async (c) => {
+      const { projectId, meetingId } = c.req.valid('param');
+      const outcome = await deps.deletion.delete(projectId, meetingId);
+      // 202: hidden and its data gone, but a worker still holds its job; the lifecycle sweeper finishes it.
+      return outcome === 'deleted' ? c.body(null, 204) : c.json({ meetingId, projectId, status: 'deleting' }, 202);
+    })
     .post('/transcription/retry', params, async (c) => {
       const { projectId, meetingId } = c.req.valid('param');
       const result = await deps.service.retry(projectId, meetingId);

@@ -7,11 +7,13 @@
  *                        │  ▲
  *                        │  └─ claim again (a retry or a resumed job: stays processing)
  *                        └────fail (last attempt)──> failed ──retry (API)──> pending
+ *
+ *   pending | processing ──cancel (API)──> canceled ──restart (a new start)──> pending
  */
-export const TRANSCRIPTION_STATUSES = ['pending', 'processing', 'completed', 'failed'] as const;
+export const TRANSCRIPTION_STATUSES = ['pending', 'processing', 'completed', 'failed', 'canceled'] as const;
 export type TranscriptionStatus = (typeof TRANSCRIPTION_STATUSES)[number];
 
-export type Transition = 'claim' | 'complete' | 'fail' | 'retry';
+export type Transition = 'claim' | 'complete' | 'fail' | 'retry' | 'cancel' | 'restart';
 
 /** For each transition, the statuses it may start from and the one it ends in. */
 export const TRANSITIONS: Readonly<Record<Transition, { from: readonly TranscriptionStatus[]; to: TranscriptionStatus }>> = {
@@ -19,6 +21,8 @@ export const TRANSITIONS: Readonly<Record<Transition, { from: readonly Transcrip
   complete: { from: ['processing'], to: 'completed' },
   fail: { from: ['processing', 'pending'], to: 'failed' },
   retry: { from: ['failed'], to: 'pending' },
+  cancel: { from: ['pending', 'processing'], to: 'canceled' },
+  restart: { from: ['canceled'], to: 'pending' },
 };
 
 export function canTransition(current: TranscriptionStatus, transition: Transition): boolean {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Collection, type Db, MongoServerError, type UpdateFilter } from 'mongodb';
 import { ConflictError, NotFoundError, StaleWriteError } from '../errors.js';
 import { eventForTransition, type MeetingEvent } from './meeting-events.js';
-import { canTransition, isLive, type TranscriptionStatus } from './meeting-state.js';
+import { canTransition, isLive, TRANSCRIPTION_STATUSES, type TranscriptionStatus } from './meeting-state.js';
 
 export type QueueKind = 'regular' | 'large';
 
@@ -30,6 +30,8 @@ export interface MeetingAudio {
   sha256: string;
   codec: string;
   formatName: string;
+  /** Set when retention removed the stored upload; the transcript stays, the meeting cannot be transcribed again. */
+  removedAt?: Date;
 }
 
 export interface FailureMetadata {
@@ -83,6 +85,10 @@ export interface MeetingDocument {
   updatedAt: Date;
   startedAt?: Date;
   completedAt?: Date;
+  /** When the meeting last reached a final status (FINISHED_STATUSES); retention counts from here. */
+  finishedAt?: Date;
+  /** Set when a delete began; the meeting is invisible from then on and goes once its data is removed. */
+  deletingAt?: Date;
   metadata: { transcription?: FailureMetadata };
   /**
    * The outbox of webhook events: written by the transition that ends the
@@ -90,6 +96,23 @@ export interface MeetingDocument {
    */
   pendingEvents?: MeetingEvent[];
 }
+
+/**
+ * What is left of a deleted meeting: its id stays taken for
+ * TOMBSTONE_KEEP_MS, so that a worker still running from before the delete
+ * can never write into a new meeting of the same id.
+ */
+export interface MeetingTombstone {
+  _id: string;
+  projectId: string;
+  deletedAt: Date;
+}
+
+/** How long a deleted meeting's id stays taken: longer than any attempt can run (the large queue's limit is hours). */
+export const TOMBSTONE_KEEP_MS = 7 * 24 * 3600_000;
+
+/** The statuses a meeting ends in; retention considers only these. */
+export const FINISHED_STATUSES: readonly TranscriptionStatus[] = ['completed', 'failed', 'canceled'];
 
 export interface StoredPlan {
   planner: 'vad' | 'fixed';
@@ -220,12 +243,14 @@ const RECENT_MEETINGS_KEPT = 256;
 export class MeetingRepository {
   private readonly meetings: Collection<MeetingDocument>;
   private readonly changes: Collection<MeetingChange>;
+  private readonly tombstones: Collection<MeetingTombstone>;
   /** The document each recent change produced, by meeting id (a private copy). */
   private readonly recent = new Map<string, MeetingDocument>();
 
   constructor(db: Db, private readonly now: () => Date = () => new Date()) {
     this.meetings = db.collection<MeetingDocument>('meetings');
     this.changes = db.collection<MeetingChange>('meeting_changes');
+    this.tombstones = db.collection<MeetingTombstone>('meeting_tombstones');
   }
 
   async ensureIndexes(): Promise<void> {
@@ -250,6 +275,11 @@ export class MeetingRepository {
       metadata: {},
       ...(input.interactive ? { interactive: true } : {}),
     };
+    const tombstone = await this.tombstones.findOne({ _id: doc._id });
+    if (tombstone) {
+      const reusable = new Date(tombstone.deletedAt.getTime() + TOMBSTONE_KEEP_MS).toISOString();
+      throw new ConflictError(`meeting ${input.id} was deleted; its id can be used again from ${reusable}`);
+    }
     try {
       await this.meetings.insertOne(doc);
     } catch (err) {
@@ -262,7 +292,7 @@ export class MeetingRepository {
   /** The meeting, only if it belongs to the project; NotFoundError otherwise (no hint that it exists elsewhere). */
   async get(projectId: string, meetingId: string): Promise<MeetingDocument> {
     const doc = await this.meetings.findOne({ _id: meetingId, projectId });
-    if (!doc) throw new NotFoundError(`meeting ${meetingId} not found in project ${projectId}`);
+    if (!doc || doc.deletingAt) throw new NotFoundError(`meeting ${meetingId} not found in project ${projectId}`);
     return doc;
   }
 
@@ -276,8 +306,98 @@ export class MeetingRepository {
    */
   async recordTranscriptionRequest(meetingId: string, queue: QueueKind, jobId: string, options: TranscriptionOptions = {}): Promise<MeetingDocument> {
     return this.transition(meetingId, 'request', (m) => {
-      if (!isLive(m.transcriptionStatus)) throw new ConflictError(`meeting ${meetingId} is ${m.transcriptionStatus}; it cannot be started again`);
-      return { set: { queue, jobId, transcriptionRequestedAt: this.now(), transcriptionOptions: definedOnly(options) } };
+      const restart = canTransition(m.transcriptionStatus, 'restart');
+      if (!isLive(m.transcriptionStatus) && !restart) throw new ConflictError(`meeting ${meetingId} is ${m.transcriptionStatus}; it cannot be started again`);
+      if (m.deletingAt) throw new NotFoundError(`meeting ${meetingId} not found`);
+      // A canceled meeting starts again as pending and resumes from its saved chunks.
+      const status: Partial<MeetingDocument> = restart ? { transcriptionStatus: 'pending' } : {};
+      return { set: { ...status, queue, jobId, transcriptionRequestedAt: this.now(), transcriptionOptions: definedOnly(options) } };
+    });
+  }
+
+  /**
+   * pending|processing → canceled, fenced like a takeover: the epoch moves
+   * on, so a worker transcribing the meeting is refused at its next write and
+   * stops at that chunk boundary. Saved chunks stay. Canceling a canceled
+   * meeting changes nothing; a finished one is refused.
+   */
+  async cancel(projectId: string, meetingId: string): Promise<MeetingDocument> {
+    await this.get(projectId, meetingId);
+    return this.transition(meetingId, 'cancel', (m) => {
+      if (m.transcriptionStatus === 'canceled') return null;
+      if (m.transcriptionStatus === 'pending' && !m.transcriptionRequestedAt) {
+        throw new ConflictError(`meeting ${meetingId} has no transcription to cancel; it was never started`);
+      }
+      if (!canTransition(m.transcriptionStatus, 'cancel')) {
+        throw new ConflictError(`meeting ${meetingId} is ${m.transcriptionStatus}; only a pending or processing transcription can be canceled`);
+      }
+      return { set: { transcriptionStatus: 'canceled', finishedAt: this.now(), epoch: m.epoch + 1 } };
+    });
+  }
+
+  /**
+   * The first step of a delete: hides the meeting, fences off its worker
+   * (a new epoch; a live transcription becomes canceled) and records the
+   * tombstone that keeps its id taken. Repeating it changes nothing more.
+   */
+  async beginDelete(meetingId: string): Promise<MeetingDocument> {
+    const doc = await this.transition(meetingId, 'delete', (m) => {
+      if (m.deletingAt) return null;
+      const status: Partial<MeetingDocument> = isLive(m.transcriptionStatus) ? { transcriptionStatus: 'canceled' } : {};
+      return { set: { ...status, deletingAt: this.now(), epoch: m.epoch + 1 } };
+    });
+    await this.tombstones.updateOne(
+      { _id: meetingId },
+      { $setOnInsert: { projectId: doc.projectId, deletedAt: doc.deletingAt ?? this.now() } },
+      { upsert: true },
+    );
+    return doc;
+  }
+
+  /** The last step of a delete (after its segments and audio are gone): removes the meeting document and its change log. */
+  async finishDelete(meetingId: string): Promise<void> {
+    this.recent.delete(meetingId);
+    await this.meetings.deleteOne({ _id: meetingId, deletingAt: { $exists: true } });
+    await this.changes.deleteMany({ meetingId });
+  }
+
+  /** The tombstone of a deleted meeting of this project, if any. */
+  async findTombstone(projectId: string, meetingId: string): Promise<MeetingTombstone | null> {
+    return this.tombstones.findOne({ _id: meetingId, projectId });
+  }
+
+  /** Meetings whose delete began but did not finish (the deleting process died), to finish them. */
+  async unfinishedDeletes(limit: number): Promise<MeetingDocument[]> {
+    return this.meetings.find({ deletingAt: { $exists: true } }).limit(limit).toArray();
+  }
+
+  /** Forgets tombstones older than TOMBSTONE_KEEP_MS, which frees their ids; returns their ids. */
+  async dropOldTombstones(): Promise<string[]> {
+    const old = await this.tombstones.find({ deletedAt: { $lt: new Date(this.now().getTime() - TOMBSTONE_KEEP_MS) } }).limit(1000).toArray();
+    if (old.length) await this.tombstones.deleteMany({ _id: { $in: old.map((t) => t._id) } });
+    return old.map((t) => t._id);
+  }
+
+  /**
+   * Finished meetings (FINISHED_STATUSES) that finished before `before`,
+   * oldest first; with `uploadsOnly`, only those whose uploaded audio is still stored.
+   */
+  async finishedBefore(before: Date, options: { uploadsOnly?: boolean; limit: number }): Promise<MeetingDocument[]> {
+    const filter: Record<string, unknown> = {
+      transcriptionStatus: { $in: FINISHED_STATUSES },
+      finishedAt: { $lt: before },
+      deletingAt: { $exists: false },
+    };
+    if (options.uploadsOnly) Object.assign(filter, { 'audio.source': 'upload', 'audio.removedAt': { $exists: false } });
+    return this.meetings.find(filter).sort({ finishedAt: 1 }).limit(options.limit).toArray();
+  }
+
+  /** Records that retention removed the meeting's uploaded audio (only while the meeting is finished). */
+  async markAudioRemoved(meetingId: string): Promise<MeetingDocument> {
+    return this.transition(meetingId, 'remove-audio', (m) => {
+      if (m.audio.removedAt) return null;
+      if (!FINISHED_STATUSES.includes(m.transcriptionStatus)) throw new ConflictError(`meeting ${meetingId} is ${m.transcriptionStatus}; its audio is in use`);
+      return { set: { audio: { ...m.audio, removedAt: this.now() } } };
     });
   }
 
@@ -333,7 +453,7 @@ export class MeetingRepository {
   async complete(meetingId: string, epoch: number): Promise<MeetingDocument> {
     return this.transition(meetingId, 'complete', (m) => {
       assertOwner(m, epoch);
-      return { set: { transcriptionStatus: 'completed', transcriptionProgress: 100, completedAt: this.now() } };
+      return { set: { transcriptionStatus: 'completed', transcriptionProgress: 100, completedAt: this.now(), finishedAt: this.now() } };
     });
   }
 
@@ -341,7 +461,7 @@ export class MeetingRepository {
   async fail(meetingId: string, failure: FailureMetadata, epoch: number): Promise<MeetingDocument> {
     return this.transition(meetingId, 'fail', (m) => {
       assertOwner(m, epoch);
-      return { set: { transcriptionStatus: 'failed', metadata: { ...m.metadata, transcription: failure } } };
+      return { set: { transcriptionStatus: 'failed', finishedAt: this.now(), metadata: { ...m.metadata, transcription: failure } } };
     });
   }
 
@@ -355,7 +475,7 @@ export class MeetingRepository {
     let failed = false;
     await this.transition(meetingId, 'fail', (m) => {
       failed = canTransition(m.transcriptionStatus, 'fail') && m.transcriptionRequestedAt?.getTime() === requestedAt?.getTime();
-      return failed ? { set: { transcriptionStatus: 'failed', metadata: { ...m.metadata, transcription: failure } } } : null;
+      return failed ? { set: { transcriptionStatus: 'failed', finishedAt: this.now(), metadata: { ...m.metadata, transcription: failure } } } : null;
     });
     return failed;
   }
@@ -421,7 +541,7 @@ export class MeetingRepository {
    * previous page.
    */
   async listByProject(projectId: string, query: MeetingListQuery): Promise<MeetingDocument[]> {
-    const filter: Record<string, unknown> = { projectId };
+    const filter: Record<string, unknown> = { projectId, deletingAt: { $exists: false } };
     if (query.statuses?.length) filter.transcriptionStatus = { $in: query.statuses };
     const created: Record<string, Date> = {};
     if (query.createdFrom) created.$gte = query.createdFrom;
@@ -448,7 +568,7 @@ export class MeetingRepository {
   }
 
   async countByStatus(): Promise<Record<TranscriptionStatus, number>> {
-    const counts: Record<TranscriptionStatus, number> = { pending: 0, processing: 0, completed: 0, failed: 0 };
+    const counts = Object.fromEntries(TRANSCRIPTION_STATUSES.map((s) => [s, 0])) as Record<TranscriptionStatus, number>;
     for (const status of Object.keys(counts) as TranscriptionStatus[]) {
       counts[status] = await this.meetings.countDocuments({ transcriptionStatus: status });
     }

@@ -121,6 +121,32 @@ export class SegmentRepository {
     return (await this.fences.findOne({ meetingId, chunk }, { sort: { epoch: -1 } }))?.epoch ?? 0;
   }
 
+  /**
+   * Removes a deleted meeting's segments for good. Every chunk's fence is
+   * first raised to SEALED_EPOCH, above any epoch, so a worker still
+   * saving a chunk (it passed its ownership check before the delete) is
+   * refused, or finds the seal after writing and removes what it wrote
+   * (see saveChunk). The seals go when the meeting's tombstone does.
+   */
+  async deleteMeeting(meetingId: string, chunks: readonly number[]): Promise<number> {
+    const known = new Set([...chunks, ...((await this.fences.distinct('chunk', { meetingId })) as number[])]);
+    for (const chunk of known) {
+      try {
+        await this.fences.updateOne({ meetingId, chunk }, { $set: { epoch: SEALED_EPOCH } }, { upsert: true });
+      } catch (err) {
+        // A worker's first save of the chunk inserted its fence meanwhile: seal that one.
+        if (!isDuplicateKeyWrite(err)) throw err;
+      }
+      await this.fences.updateMany({ meetingId, chunk }, { $set: { epoch: SEALED_EPOCH } });
+    }
+    return (await this.segments.deleteMany({ meetingId })).deletedCount;
+  }
+
+  /** Drops the seals of meetings whose tombstones are gone (their ids can be used again). */
+  async dropSeals(meetingIds: readonly string[]): Promise<void> {
+    if (meetingIds.length) await this.fences.deleteMany({ meetingId: { $in: [...meetingIds] } });
+  }
+
   /** Segments in transcript order (chunk, then index), optionally from one chunk on. */
   async list(meetingId: string, options: { fromChunk?: number; limit?: number } = {}): Promise<SegmentDocument[]> {
     const filter: Record<string, unknown> = { meetingId };
@@ -140,6 +166,9 @@ export class SegmentRepository {
     return (chunks as number[]).sort((a, b) => a - b);
   }
 }
+
+/** The fence epoch of a deleted meeting's chunks: higher than any pickup's. */
+const SEALED_EPOCH = Number.MAX_SAFE_INTEGER;
 
 /** Clean-up-and-insert rounds a save makes while older writers keep getting in between. */
 const MAX_SAVE_TRIES = 5;
