@@ -22,6 +22,7 @@ import { rateLimit } from './middleware/rate-limit.js';
 import { requestLog } from './middleware/request-log.js';
 import { uploadSlots } from './middleware/upload-slots.js';
 import { openApiDocument } from './openapi.js';
+import { eventsRoutes } from './routes/events.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { meetingsRoutes } from './routes/meetings.routes.js';
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps) {
     .use('/api/projects/:projectId/meetings', uploads)
     .route('/api/projects/:projectId/meetings', meetingsRoutes(deps))
     .route('/api/projects/:projectId/meetings/:meetingId', transcriptionRoutes(deps))
+    .route('/api/projects/:projectId/meetings/:meetingId', eventsRoutes(deps, { pollMs: http.eventStreamPollMs, perKey: http.maxEventStreamsPerKey }))
     .route('/api/projects/:projectId/webhooks', webhooksRoutes(deps))
     .route('/api/jobs', jobsRoutes(deps))
     .route('/api/queues', queuesRoutes(deps))

@@ -262,6 +262,28 @@ export function openApiDocument() {
           },
         },
       },
+      '/api/projects/{projectId}/meetings/{meetingId}/events': {
+        get: {
+          summary: "The meeting's progress as Server-Sent Events, until it ends",
+          description:
+            'Events: `status` (status, progress, chunks; on connect and whenever they change), `segments` (one chunk\'s segments ' +
+            '`{chunk, segments}`, once its checkpoint is saved, in chunk order; final from then on), and one closing event named ' +
+            'after the end: `completed`, `failed` (with `error`), `canceled` or `deleted`. Every event id is the number of chunks ' +
+            'sent so far: reconnect with `Last-Event-ID` to get only the chunks after it. A comment line every 15 s keeps proxies ' +
+            'from closing a quiet stream. Each API key may hold MAX_EVENT_STREAMS_PER_KEY streams open per API process.',
+          parameters: [
+            ...meetingPathParams,
+            { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string', pattern: '^[0-9]{1,6}$' }, description: 'The id of the last event received.' },
+          ],
+          responses: {
+            200: { description: 'The event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            400: error('VALIDATION_FAILED: a bad id or Last-Event-ID.'),
+            ...unauthorized,
+            404: error('NOT_FOUND'),
+            429: { ...error('RATE_LIMITED: over the request rate, or MAX_EVENT_STREAMS_PER_KEY streams already open.'), headers: retryAfter },
+          },
+        },
+      },
       '/api/projects/{projectId}/meetings/{meetingId}': {
         delete: {
           summary: 'Delete a meeting: its stored upload, transcript, job and the meeting itself',

@@ -47,6 +47,8 @@ const schema = z.object({
   RATE_LIMIT_PER_MINUTE: integer(0).default(1200),
   RATE_LIMIT_BURST: integer(1).default(120),
   MAX_CONCURRENT_UPLOADS_PER_KEY: integer(0).default(4),
+  MAX_EVENT_STREAMS_PER_KEY: integer(1).default(16),
+  EVENT_STREAM_POLL_MS: integer(50, 60_000).default(1000),
   HTTP_HEADERS_TIMEOUT_MS: integer(100, 600_000).default(20_000),
   UPLOAD_IDLE_TIMEOUT_MS: integer(100, 3_600_000).default(30_000),
   STORAGE_DIR: z.string().min(1).default('./data/audio'),
@@ -135,6 +137,10 @@ export interface Config {
     rateLimitBurst: number;
     /** Uploads (meeting registrations, `/v1/audio/*`) one key may have in flight, per API process; 0 = no cap. */
     maxConcurrentUploadsPerKey: number;
+    /** Server-Sent Event streams one key may hold open, per API process. */
+    maxEventStreamsPerKey: number;
+    /** How often an event stream reads its meeting again. */
+    eventStreamPollMs: number;
     /** A client that has not sent its request headers within this long is disconnected. */
     headersTimeoutMs: number;
     /** A request body (an upload) that sends no byte for this long is aborted and its connection closed. */
@@ -262,6 +268,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
       rateLimitBurst: e.RATE_LIMIT_BURST,
       maxConcurrentUploadsPerKey: e.MAX_CONCURRENT_UPLOADS_PER_KEY,
+      maxEventStreamsPerKey: e.MAX_EVENT_STREAMS_PER_KEY,
+      eventStreamPollMs: e.EVENT_STREAM_POLL_MS,
       headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
       uploadIdleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS,
     },

@@ -119,6 +119,12 @@ function hostOf(url: URL): string {
 function normalizeAddress(address: string): { ip: string; type: 'ipv4' | 'ipv6' } {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped) return { ip: mapped[1]!, type: 'ipv4' };
+  // The URL parser writes ::ffff:127.0.0.1 as ::ffff:7f00:1.
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+  if (hex) {
+    const [high, low] = [parseInt(hex[1]!, 16), parseInt(hex[2]!, 16)];
+    return { ip: [high >> 8, high & 255, low >> 8, low & 255].join('.'), type: 'ipv4' };
+  }
   const family = isIP(address);
   if (family === 0) throw new ReceiverRefusedError(`not an IP address: ${address}`);
   return { ip: address, type: family === 4 ? 'ipv4' : 'ipv6' };

@@ -10,7 +10,7 @@ import { coerceError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { type MeetingEvent, meetingEventId } from '../core/meetings/meeting-events.js';
 import type { MeetingDocument, MeetingRepository } from '../core/meetings/meeting.repository.js';
-import { buildPayload } from './webhook-payload.js';
+import { buildPayload, publicMeetingId } from './webhook-payload.js';
 import type { WebhookQueue } from './webhook-queue.js';
 import { CALLBACK_ENDPOINT_ID, type WebhookRepository } from './webhook.repository.js';
 
@@ -24,6 +24,8 @@ export interface WebhookDispatcherOptions {
   progressIntervalMs: number;
   /** A pending delivery's job is added again this long after the last add (in case Redis lost it). @defaultValue 60 × intervalMs */
   requeueAfterMs?: number;
+  /** Finished deliveries, their attempts and events are removed this long after they were recorded. @defaultValue 30 days */
+  keepLogMs?: number;
   logger: Logger;
 }
 
@@ -43,6 +45,9 @@ export interface WebhookDispatcher {
 /** Meetings (with events) and deliveries handled per pass. */
 const PAGE = 200;
 
+/** How often old delivery logs are pruned (FerretDB, the test stand-in, has no TTL indexes). */
+const PRUNE_EVERY_MS = 3600_000;
+
 /** Meetings whose last progress event a dispatcher remembers. */
 const PROGRESS_KEPT = 10_000;
 
@@ -50,10 +55,12 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
   const log = options.logger.child({ module: 'webhook-dispatcher' });
   const { meetings, repository, queue } = options;
   const requeueAfterMs = options.requeueAfterMs ?? 60 * options.intervalMs;
+  const keepLogMs = options.keepLogMs ?? 30 * 24 * 3600_000;
   const lastProgress = new Map<string, { at: number; progress: number }>();
+  let prunedAt = 0;
   let running: Promise<DispatchReport | undefined> | undefined;
   let stopped = false;
-  const failing = { record: false, enqueue: false };
+  const failing = { record: false, enqueue: false, prune: false };
 
   const recordOutboxes = async (): Promise<number> => {
     let recorded = 0;
@@ -76,7 +83,8 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
     const targets: { endpointId: string; url?: string }[] = endpoints.map((e) => ({ endpointId: e._id }));
     if (event.callbackUrl && event.type !== 'transcription.progress') targets.push({ endpointId: CALLBACK_ENDPOINT_ID, url: event.callbackUrl });
     const payload = buildPayload(meeting, event, progress);
-    await repository.recordEvent({ _id: event.id, projectId: meeting.projectId, meetingId: meeting._id, type: event.type, payload, createdAt: event.at }, targets);
+    const meetingId = publicMeetingId(meeting);
+    await repository.recordEvent({ _id: event.id, projectId: meeting.projectId, meetingId, type: event.type, payload, createdAt: event.at }, targets);
     log.debug({ eventId: event.id, type: event.type, meetingId: meeting._id, receivers: targets.length }, 'webhook event recorded');
   };
 
@@ -128,6 +136,11 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
     const events = await step('record', recordOutboxes);
     const progress = await step('record', emitProgress);
     const enqueued = await step('enqueue', enqueuePending);
+    if (Date.now() - prunedAt >= PRUNE_EVERY_MS) {
+      const removed = await step('prune', () => repository.prune(new Date(Date.now() - keepLogMs)));
+      if (!failing.prune) prunedAt = Date.now();
+      if (removed) log.info({ removed, keepLogMs }, 'old webhook deliveries removed');
+    }
     if (events || enqueued || progress) log.debug({ events, enqueued, progress }, 'webhook dispatch pass');
     return { events, enqueued, progress };
   };

@@ -32,20 +32,27 @@ export interface WebhookPayload {
   };
 }
 
+/** The meeting id clients use (a document may store it apart from its internal `_id`). */
+export function publicMeetingId(meeting: Pick<MeetingDocument, '_id'>): string {
+  const id = (meeting as { meetingId?: unknown }).meetingId;
+  return typeof id === 'string' ? id : meeting._id;
+}
+
 export function buildPayload(meeting: MeetingDocument, event: Pick<MeetingEvent, 'id' | 'type' | 'at' | 'requestedAt'>, progress?: number): string {
   const failure = event.type === 'transcription.failed' ? meeting.metadata.transcription : undefined;
+  const meetingId = publicMeetingId(meeting);
   const body: WebhookPayload = {
     type: event.type,
     timestamp: event.at.toISOString(),
     data: {
       eventId: event.id,
       projectId: meeting.projectId,
-      meetingId: meeting._id,
+      meetingId,
       status: STATUS_OF_EVENT[event.type],
       progress: progress ?? (event.type === 'transcription.completed' ? 100 : meeting.transcriptionProgress),
       requestedAt: event.requestedAt ? event.requestedAt.toISOString() : null,
       error: failure ? { code: failure.code ?? null, message: clientSafeMessage(failure.errorMessage) } : null,
-      transcriptPath: `/api/projects/${encodeURIComponent(meeting.projectId)}/meetings/${encodeURIComponent(meeting._id)}/transcript`,
+      transcriptPath: `/api/projects/${encodeURIComponent(meeting.projectId)}/meetings/${encodeURIComponent(meetingId)}/transcript`,
     },
   };
   return JSON.stringify(body);

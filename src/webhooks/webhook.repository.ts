@@ -267,6 +267,22 @@ export class WebhookRepository {
     );
   }
 
+  /**
+   * Removes deliveries recorded before `before` that are no longer pending,
+   * their attempts, and events older than that; returns the deliveries removed.
+   */
+  async prune(before: Date): Promise<number> {
+    const old = await this.deliveries.find({ createdAt: { $lt: before }, status: { $ne: 'pending' } }, { projection: { _id: 1 } }).limit(10_000).toArray();
+    const ids = old.map((d) => d._id);
+    if (ids.length) {
+      await this.attempts.deleteMany({ deliveryId: { $in: ids } });
+      await this.deliveries.deleteMany({ _id: { $in: ids } });
+    }
+    const pendingEvents = await this.deliveries.distinct('eventId', { status: 'pending' });
+    await this.events.deleteMany({ createdAt: { $lt: before }, _id: { $nin: pendingEvents } });
+    return ids.length;
+  }
+
   /** An endpoint's deliveries, newest first, each with its attempts (oldest first). */
   async listDeliveries(projectId: string, endpointId: string, limit: number): Promise<(WebhookDelivery & { attemptLog: WebhookAttempt[] })[]> {
     const page = await this.deliveries.find({ projectId, endpointId }).sort({ createdAt: -1, _id: -1 }).limit(limit).toArray();

@@ -45,6 +45,7 @@ async function receiver(options: Parameters<typeof startReceiver>[0] = {}): Prom
 
 interface DeliveryBody {
   deliveryId: string;
+  eventId: string;
   endpointId: string;
   meetingId: string;
   eventType: string;
@@ -229,6 +230,18 @@ describe('delivery', () => {
     expect(got.map((g) => verify(secret, g).type)).toEqual(['transcription.failed', 'transcription.completed']);
   });
 
+  it('a canceled meeting is announced once, even when canceled again', async () => {
+    const r = await receiver();
+    const { secret } = await register('cancel', r.url());
+    const { meetingId } = await processing('cancel');
+    await h.meetings.cancel('cancel', meetingId);
+    await h.meetings.cancel('cancel', meetingId);
+    const [got] = await r.waitFor(1);
+    expect(verify(secret, got!)).toMatchObject({ type: 'transcription.canceled', data: { meetingId, status: 'canceled' } });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(r.received()).toHaveLength(1);
+  });
+
   it('redelivers a delivered event with the same webhook-id and body', async () => {
     const r = await receiver();
     const { endpointId, secret } = await register('redo', r.url());
@@ -266,5 +279,23 @@ describe('delivery', () => {
     expect(got.length).toBeLessThanOrEqual(2);
     expect(got.every((g) => JSON.parse(g.body).type === 'transcription.progress')).toBe(true);
     expect(endsOnly.received().map((g) => JSON.parse(g.body).type)).toEqual(['transcription.completed']);
+  });
+
+  it('prunes finished deliveries, their attempts and their events once they are older than the log keeps them', async () => {
+    const r = await receiver({ plan: [500] });
+    const { endpointId } = await register('prune', r.url());
+    const { meetingId, epoch } = await processing('prune');
+    await h.meetings.complete(meetingId, epoch);
+    await r.waitFor(1);
+    const before = await h.mongo.db.collection('webhook_deliveries').countDocuments({ status: { $ne: 'pending' } });
+    expect(before).toBeGreaterThan(0);
+    const removed = await h.webhooks.repository.prune(new Date(Date.now() + 1000));
+    expect(removed).toBe(before);
+    expect(await h.mongo.db.collection('webhook_deliveries').countDocuments({ status: { $ne: 'pending' } })).toBe(0);
+    // The delivery still being retried keeps its event and log.
+    const [pending] = await deliveries('prune', endpointId);
+    expect(pending).toMatchObject({ meetingId, status: 'pending' });
+    expect(await h.webhooks.repository.findEvent(pending!.eventId)).not.toBeNull();
+    expect(await h.mongo.db.collection('webhook_attempts').countDocuments({ deliveryId: pending!.deliveryId })).toBeGreaterThan(0);
   });
 });

@@ -256,6 +256,8 @@ export class MeetingRepository {
   async ensureIndexes(): Promise<void> {
     await this.meetings.createIndex({ projectId: 1, createdAt: 1 }, { name: 'project_created' });
     await this.meetings.createIndex({ transcriptionStatus: 1, transcriptionRequestedAt: 1 }, { name: 'status_requested' });
+    // Sparse: only meetings with undispatched webhook events are in it, so the dispatcher's poll never scans.
+    await this.meetings.createIndex({ pendingEvents: 1 }, { name: 'pending_events', sparse: true });
     await this.changes.createIndex({ meetingId: 1, version: 1 }, { name: 'meeting_version' });
   }
 
