@@ -6,6 +6,8 @@
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import type { Config } from '../core/config.js';
+import { ApiKeyResolver } from '../core/keys/api-key-resolver.js';
+import type { ApiKeyRepository } from '../core/keys/api-key.repository.js';
 import type { Logger } from '../core/logger.js';
 import type { MeetingDeletion } from '../core/meetings/meeting-deletion.js';
 import type { MeetingRepository } from '../core/meetings/meeting.repository.js';
@@ -16,12 +18,13 @@ import type { TranscriptionService } from '../core/transcription.service.js';
 import type { WebhookService } from '../webhooks/webhook.service.js';
 import type { AudioInspector } from './audio-intake.js';
 import type { AppEnv } from './env.js';
-import { apiKeyAuth } from './middleware/auth.js';
+import { adminOnly, apiKeyAuth, projectScope } from './middleware/auth.js';
 import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { rateLimit } from './middleware/rate-limit.js';
 import { requestLog } from './middleware/request-log.js';
 import { uploadSlots } from './middleware/upload-slots.js';
 import { openApiDocument } from './openapi.js';
+import { adminKeysRoutes } from './routes/admin-keys.routes.js';
 import { eventsRoutes } from './routes/events.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
@@ -45,6 +48,8 @@ export interface AppDeps {
   checks: { mongo: () => Promise<boolean>; redis: () => Promise<boolean> };
   /** Magic-number sniff and ffprobe, with the binary the config names. */
   audio: AudioInspector;
+  /** Stored API keys (project and admin keys beside API_KEYS). */
+  apiKeys: ApiKeyRepository;
   /** Webhook endpoints, delivery logs, redelivery, and the SSRF check of callback URLs. */
   webhooks: WebhookService;
   /** Meeting deletes (DELETE .../meetings/:meetingId). */
@@ -60,16 +65,24 @@ export function createApp(deps: AppDeps) {
 
   const document = openApiDocument();
   const { http } = deps.config;
-  const auth = apiKeyAuth(http.apiKeys);
+  // One resolver per app (per process): its short cache is what bounds how long a revoked key still works here.
+  const auth = apiKeyAuth(new ApiKeyResolver({ envKeys: http.apiKeys, repository: deps.apiKeys, cacheTtlMs: http.apiKeyCacheMs, logger: deps.logger }));
+  const admin = adminOnly();
+  const scope = projectScope();
   // One limiter for every keyed route, so a key's budget is shared by /api, /v1 and /metrics.
   const limit = rateLimit({ perMinute: http.rateLimitPerMinute, burst: http.rateLimitBurst }, deps.logger);
   const uploads = uploadSlots(http.maxConcurrentUploadsPerKey, deps.logger);
   return app
-    // Metrics name queues, routes and error codes: only key holders (Prometheus sends one) read them.
-    .use('/metrics', auth, limit)
+    // Metrics name queues, projects' routes and error codes: only admin keys (Prometheus sends one) read them.
+    .use('/metrics', auth, limit, admin)
     .route('/', healthRoutes(deps))
     .use('/api/*', auth, limit)
     .get('/api/openapi.json', (c) => c.json(document, 200))
+    // Before the upload slots: a request for another project takes none.
+    .use('/api/projects/:projectId/*', scope)
+    .use('/api/queues/*', admin)
+    .use('/api/admin/*', admin)
+    .route('/api/admin/keys', adminKeysRoutes(deps))
     .use('/api/projects/:projectId/meetings', uploads)
     .route('/api/projects/:projectId/meetings', meetingsRoutes(deps))
     .route('/api/projects/:projectId/meetings/:meetingId', transcriptionRoutes(deps))

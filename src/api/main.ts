@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { serve, type ServerType } from '@hono/node-server';
 import { type Config, loadConfigOrExit, summarizeConfig } from '../core/config.js';
 import { coerceError } from '../core/errors.js';
+import { ApiKeyRepository } from '../core/keys/api-key.repository.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { supervisedByParent, watchParent } from '../core/parent-watch.js';
 import { MeetingRepository } from '../core/meetings/meeting.repository.js';
@@ -76,6 +77,8 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     const segments = new SegmentRepository(mongo.db);
     await meetings.ensureIndexes();
     await segments.ensureIndexes();
+    const apiKeys = new ApiKeyRepository(mongo.db);
+    await apiKeys.ensureIndexes();
 
     const redis = createRedisConnection({ url: config.redis.url, role: 'producer', commandTimeoutMs: config.redis.commandTimeoutMs, logger });
     cleanups.push({ name: 'redis', run: () => redis.quit().catch(() => redis.disconnect()) });
@@ -106,6 +109,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
       metrics,
       checks: { mongo: () => mongo.ping(), redis: () => queues.ping() },
       audio: createAudioInspector({ ffprobePath }),
+      apiKeys,
       webhooks: webhooks.service,
       deletion,
     });

@@ -4,9 +4,10 @@
  * route the app serves appears here.
  */
 import { TRANSCRIPTION_STATUSES } from '../core/meetings/meeting-state.js';
+import { keyPaths, keySchemas } from './openapi-keys.js';
 import { webhookPaths, webhookSchemas } from './openapi-webhooks.js';
 
-const ERROR_CODES = ['NOT_FOUND', 'VALIDATION_FAILED', 'BAD_AUDIO', 'CONFLICT', 'UNAVAILABLE', 'UNAUTHORIZED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_REFUSED', 'INSUFFICIENT_STORAGE', 'RATE_LIMITED', 'INTERNAL'];
+const ERROR_CODES = ['NOT_FOUND', 'VALIDATION_FAILED', 'BAD_AUDIO', 'CONFLICT', 'UNAVAILABLE', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_REFUSED', 'INSUFFICIENT_STORAGE', 'RATE_LIMITED', 'INTERNAL'];
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
@@ -83,7 +84,10 @@ export function openApiDocument() {
       description:
         'Register meeting audio, start and follow its transcription, read the transcript. Every error is ' +
         '`{ "error": { "code", "message" } }` with a stable `code`. Everything under `/api` needs ' +
-        '`Authorization: Bearer <key>` (API_KEYS), and so does `/metrics`; `/healthz` and `/readyz` do not. Every response carries `X-Request-Id` (sent by the client or generated). ' +
+        '`Authorization: Bearer <key>`, and so does `/metrics`; `/healthz` and `/readyz` do not. Admin keys (API_KEYS, or stored keys without a project) reach everything; ' +
+        'a project key (`POST /api/admin/keys`, `npm run keys`) reaches only `/api/projects/<its project>/...` (403 FORBIDDEN for any other project, ' +
+        "whether or not it exists), that project's jobs (another project's job is 404), `/v1` (meetings of its project) and this document; " +
+        '`/api/queues`, `/api/admin` and `/metrics` need an admin key (403). Every response carries `X-Request-Id` (sent by the client or generated). ' +
         'Each key may make RATE_LIMIT_PER_MINUTE requests per minute (1200, in bursts of RATE_LIMIT_BURST, 120) to `/api`, `/v1` and `/metrics` together, ' +
         'and have MAX_CONCURRENT_UPLOADS_PER_KEY (4) registrations or `/v1/audio/*` uploads in flight; beyond either the answer is 429 RATE_LIMITED ' +
         'with `Retry-After`, and nothing is done. Both are counted per API process. A client that has not sent its request headers within ' +
@@ -419,6 +423,7 @@ export function openApiDocument() {
         },
       },
       ...webhookPaths(),
+      ...keyPaths(),
       '/metrics': {
         get: {
           summary: 'Prometheus metrics (needs an API key: give Prometheus one as its bearer credentials)',
@@ -427,10 +432,11 @@ export function openApiDocument() {
       },
     },
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' } },
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An admin key of API_KEYS, or a stored key (`POST /api/admin/keys`, `npm run keys`).' } },
       schemas: {
         Id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
         ...webhookSchemas,
+        ...keySchemas,
         Error: {
           type: 'object',
           required: ['error'],

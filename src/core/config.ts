@@ -42,6 +42,7 @@ const schema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: integer(0, 65535).default(3000),
   API_KEYS: commaList.default([]),
+  API_KEY_CACHE_MS: integer(0, 60_000).default(5000),
   MAX_UPLOAD_BYTES: integer(1).default(1024 * 1024 * 1024),
   MAX_JSON_BYTES: integer(1).default(64 * 1024),
   RATE_LIMIT_PER_MINUTE: integer(0).default(1200),
@@ -129,6 +130,8 @@ export interface Config {
     host: string;
     port: number;
     apiKeys: readonly string[];
+    /** How long an API process reuses a stored key's lookup: a revoked key is refused everywhere within this time. */
+    apiKeyCacheMs: number;
     maxUploadBytes: number;
     maxJsonBytes: number;
     /** Requests per minute one API key may make, per API process (token bucket); 0 = no limit. */
@@ -263,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       host: e.HOST,
       port: e.PORT,
       apiKeys: e.API_KEYS,
+      apiKeyCacheMs: e.API_KEY_CACHE_MS,
       maxUploadBytes: e.MAX_UPLOAD_BYTES,
       maxJsonBytes: e.MAX_JSON_BYTES,
       rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'UNAVAILABLE'
   | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'STALE_WRITE'
@@ -73,6 +74,13 @@ export class UnavailableError extends AppError {
 export class UnauthorizedError extends AppError {
   constructor(message = 'missing or invalid API key', options?: AppErrorOptions) {
     super('UNAUTHORIZED', 401, message, options);
+  }
+}
+
+/** The key is valid but may not do this (a project key outside its project, or on an admin route). */
+export class ForbiddenError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('FORBIDDEN', 403, message, options);
   }
 }
 

@@ -21,6 +21,8 @@ const BURST_KEY = 'burst-key-0123456789';
 /** Room for every request the test key makes here (about 90), at a rate slow enough to reach the limit on purpose. */
 const RATE_LIMIT_BURST = 150;
 const SLOW_CLIENT_TIMEOUT_MS = 1000;
+/** Stored keys made in beforeAll: one of project p, one of project p that is revoked. */
+const keys = { project: '', revoked: '', projectKeyId: '' };
 
 beforeAll(async () => {
   stack = await startStack({
@@ -48,6 +50,15 @@ beforeAll(async () => {
   await mkdir(join(stack.audioRoot, 'folder'), { recursive: true });
   // 3 h of silence in about 2 MB of FLAC: a duration bomb against MAX_AUDIO_DURATION_SEC=3600.
   await copyFile(silenceFlac(3 * 3600), join(stack.audioRoot, 'bomb.flac'));
+  // A meeting and a job in another project, for the project key to be refused.
+  await registerMeeting(stack, 'q', 'theirs', JFK);
+  expect((await stack.api('/api/projects/q/meetings/theirs/transcription/start', { method: 'POST' })).status).toBe(202);
+  const createKey = async (name: string) =>
+    (await (await stack.api('/api/admin/keys', json({ projectId: 'p', name }))).json()) as { key: string; keyId: string };
+  const project = await createKey('sweep');
+  const revoked = await createKey('sweep-revoked');
+  expect((await stack.api(`/api/admin/keys/${revoked.keyId}`, { method: 'DELETE' })).status).toBe(200);
+  Object.assign(keys, { project: project.key, revoked: revoked.key, projectKeyId: project.keyId });
 }, 60_000);
 afterAll(async () => {
   await stack?.dispose();
@@ -66,8 +77,8 @@ interface Case {
   name: string;
   path: string;
   init?: RequestInit;
-  /** Replaces the test key: null sends no Authorization header. */
-  auth?: string | null;
+  /** Replaces the test key: null sends no Authorization header; a function is read when the case runs (keys made in beforeAll). */
+  auth?: string | null | (() => string);
   status: number;
   code: string;
 }
@@ -149,6 +160,23 @@ const cases: Case[] = [
   { name: 'no API key', path: M, init: json({ audioUri: 'real.wav' }), auth: null, status: 401, code: 'UNAUTHORIZED' },
   { name: 'wrong API key', path: M, init: json({ audioUri: 'real.wav' }), auth: 'Bearer not-the-key', status: 401, code: 'UNAUTHORIZED' },
   { name: 'key without Bearer', path: M, init: json({ audioUri: 'real.wav' }), auth: API_KEY, status: 401, code: 'UNAUTHORIZED' },
+  { name: 'revoked key', path: M, init: json({ audioUri: 'real.wav' }), auth: () => `Bearer ${keys.revoked}`, status: 401, code: 'UNAUTHORIZED' },
+  { name: 'made-up key in the stored-key format', path: M, init: json({ audioUri: 'real.wav' }), auth: `Bearer meno_${'A'.repeat(43)}`, status: 401, code: 'UNAUTHORIZED' },
+  { name: 'project key registering in another project', path: '/api/projects/q/meetings', init: json({ audioUri: 'real.wav' }), auth: () => `Bearer ${keys.project}`, status: 403, code: 'FORBIDDEN' },
+  { name: 'project key starting another project\'s meeting', path: '/api/projects/q/meetings/theirs/transcription/start', init: { method: 'POST' }, auth: () => `Bearer ${keys.project}`, status: 403, code: 'FORBIDDEN' },
+  { name: 'project key reading another project\'s job', path: '/api/jobs/transcription-theirs', auth: () => `Bearer ${keys.project}`, status: 404, code: 'NOT_FOUND' },
+  { name: 'project key on queue metrics', path: '/api/queues/metrics', auth: () => `Bearer ${keys.project}`, status: 403, code: 'FORBIDDEN' },
+  { name: 'project key on /metrics', path: '/metrics', auth: () => `Bearer ${keys.project}`, status: 403, code: 'FORBIDDEN' },
+  { name: 'project key creating a key', path: '/api/admin/keys', init: json({ projectId: 'p', name: 'mine' }), auth: () => `Bearer ${keys.project}`, status: 403, code: 'FORBIDDEN' },
+  { name: 'project key revoking its own key', path: '/api/admin/keys/0123456789abcdef', init: { method: 'DELETE' }, auth: () => `Bearer ${keys.project}`, status: 403, code: 'FORBIDDEN' },
+  { name: 'key creation without projectId', path: '/api/admin/keys', init: json({ name: 'ci' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'key creation with a bad projectId', path: '/api/admin/keys', init: json({ projectId: '../x', name: 'ci' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'key creation with an empty name', path: '/api/admin/keys', init: json({ projectId: 'p', name: '  ' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'key creation with an unknown field', path: '/api/admin/keys', init: json({ projectId: 'p', name: 'ci', admin: true }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'key creation as text/plain', path: '/api/admin/keys', init: { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'revoke of an unknown key id', path: '/api/admin/keys/0123456789abcdef', init: { method: 'DELETE' }, status: 404, code: 'NOT_FOUND' },
+  { name: 'revoke of a malformed key id', path: '/api/admin/keys/not-a-key', init: { method: 'DELETE' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'key list with an unknown filter', path: '/api/admin/keys?owner=me', status: 400, code: 'VALIDATION_FAILED' },
 ];
 
 async function snapshot(): Promise<{ docs: Record<string, number>; keys: number }> {
@@ -168,7 +196,7 @@ describe('bad input sweep', () => {
     const before = await snapshot();
     const headers = new Headers(init?.headers);
     if (auth === null) headers.set('authorization', '');
-    else if (auth !== undefined) headers.set('authorization', auth);
+    else if (auth !== undefined) headers.set('authorization', typeof auth === 'function' ? auth() : auth);
     const res = await stack.api(path, { ...init, headers });
     const body = (await res.json()) as { error?: { code: string; message: string } };
     expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { createApp } from '../../src/api/app.js';
 import { createAudioInspector } from '../../src/api/audio-intake.js';
 import type { Config } from '../../src/core/config.js';
+import { ApiKeyRepository } from '../../src/core/keys/api-key.repository.js';
 import type { Logger } from '../../src/core/logger.js';
 import { MeetingDeletion } from '../../src/core/meetings/meeting-deletion.js';
 import { MeetingRepository } from '../../src/core/meetings/meeting.repository.js';
@@ -44,6 +45,7 @@ export interface ApiHarness {
   queues: TranscriptionQueues;
   meetings: MeetingRepository;
   segments: SegmentRepository;
+  apiKeys: ApiKeyRepository;
   service: TranscriptionService;
   metrics: ServiceMetrics;
   /** Routes and repository; the dispatcher and delivery worker only with `webhookDelivery`. */
@@ -86,6 +88,8 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
   const segments = new SegmentRepository(mongo.db);
   await meetings.ensureIndexes();
   await segments.ensureIndexes();
+  const apiKeys = new ApiKeyRepository(mongo.db);
+  await apiKeys.ensureIndexes();
   // The production timeouts (REDIS_COMMAND_TIMEOUT_MS), so the fault tests time what production does.
   const redis = createRedisConnection({ url: ns.redisUrl, role: 'producer', commandTimeoutMs: config.redis.commandTimeoutMs, logger });
   const queues = new TranscriptionQueues(redis, config.queue, logger, config.redis.commandTimeoutMs);
@@ -104,6 +108,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
     metrics,
     checks: { mongo: () => mongo.ping(), redis: () => queues.ping() },
     audio: createAudioInspector(),
+    apiKeys,
     webhooks: webhooks.service,
     deletion,
   });
@@ -120,6 +125,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
     queues,
     meetings,
     segments,
+    apiKeys,
     service,
     metrics,
     webhooks,

@@ -11,7 +11,8 @@ import { errorHandler, notFoundHandler, toErrorResponse } from '../../src/api/mi
 import { jsonBodyLimit, optionalJsonBody } from '../../src/api/middleware/json-body.js';
 import { idSchema, validationHook } from '../../src/api/validation.js';
 import { BadAudioError, ConflictError, NotFoundError, UnavailableError } from '../../src/core/errors.js';
-import { memoryLogger } from '../helpers/services.js';
+import { ApiKeyResolver } from '../../src/core/keys/api-key-resolver.js';
+import { memoryLogger, silentLogger } from '../helpers/services.js';
 
 function appWith(build: (app: Hono<AppEnv>) => void) {
   const { logger, lines } = memoryLogger();
@@ -24,7 +25,7 @@ function appWith(build: (app: Hono<AppEnv>) => void) {
 }
 
 describe('apiKeyAuth', () => {
-  const { app } = appWith((a) => a.use('/p/*', apiKeyAuth(['k1', 'a-longer-second-key'])).get('/p/x', (c) => c.text('ok')));
+  const { app } = appWith((a) => a.use('/p/*', apiKeyAuth(new ApiKeyResolver({ envKeys: ['k1', 'a-longer-second-key'], cacheTtlMs: 0, logger: silentLogger() }))).get('/p/x', (c) => c.text('ok')));
 
   it('accepts each configured key, case-insensitive scheme', async () => {
     for (const header of ['Bearer k1', 'bearer a-longer-second-key', 'Bearer   k1  ']) {

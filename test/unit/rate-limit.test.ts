@@ -11,6 +11,7 @@ import { apiKeyAuth } from '../../src/api/middleware/auth.js';
 import { errorHandler, notFoundHandler } from '../../src/api/middleware/error-handler.js';
 import { rateLimit, TokenBuckets } from '../../src/api/middleware/rate-limit.js';
 import { UploadSlots, uploadSlots } from '../../src/api/middleware/upload-slots.js';
+import { ApiKeyResolver } from '../../src/core/keys/api-key-resolver.js';
 import { memoryLogger } from '../helpers/services.js';
 
 describe('TokenBuckets', () => {
@@ -97,7 +98,7 @@ describe('limit middleware', () => {
     let inHandler: () => void = () => {};
     let finish: () => void = () => {};
     hono
-      .use('*', apiKeyAuth([KEY, 'other-key']), rateLimit({ perMinute: limits.perMinute, burst: limits.burst }, logger))
+      .use('*', apiKeyAuth(new ApiKeyResolver({ envKeys: [KEY, 'other-key'], cacheTtlMs: 0, logger })), rateLimit({ perMinute: limits.perMinute, burst: limits.burst }, logger))
       .use('/up', uploadSlots(limits.uploads, logger))
       .get('/x', (c) => c.text('ok'))
       .get('/up', (c) => c.text('not an upload'))

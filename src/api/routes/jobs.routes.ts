@@ -6,12 +6,17 @@ import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../env.js';
 import { jobParams, validationHook } from '../validation.js';
 
-/** `GET /api/jobs/:jobId`: the guide's getJobStatus, for operators. */
+/**
+ * `GET /api/jobs/:jobId`: the guide's getJobStatus, for operators. A project
+ * key reads only its project's jobs; another project's job answers the same
+ * 404 as a job that does not exist.
+ */
 export function jobsRoutes(deps: Pick<AppDeps, 'queues'>) {
   return new Hono<AppEnv>().get('/:jobId', zValidator('param', jobParams, validationHook), async (c) => {
     const { jobId } = c.req.valid('param');
     const status = await deps.queues.getJobStatus(jobId);
-    if (!status) throw new NotFoundError(`job ${jobId} not found`);
+    const own = c.get('apiKeyProjectId');
+    if (!status || (own !== null && status.data.projectId !== own)) throw new NotFoundError(`job ${jobId} not found`);
     return c.json(jobBody(status), 200);
   });
 }

@@ -3,7 +3,7 @@
  * work unchanged: `POST /audio/transcriptions`, `POST /audio/translations`
  * (multipart `file`, `model`, `language`, `prompt`, `response_format`,
  * `temperature`) and `GET /models`. A request is an ordinary meeting in the
- * project OPENAI_PROJECT_ID, queued ahead of waiting meetings and run by the
+ * key's project (OPENAI_PROJECT_ID for admin keys), queued ahead of waiting meetings and run by the
  * same workers; the request waits for its transcript (OPENAI_WAIT_SEC at
  * most) and answers in OpenAI's shapes. Errors use OpenAI's envelope
  * (`openAiErrorBody`, applied by the error handler under `/v1`).
@@ -67,7 +67,8 @@ export function openAiRoutes(deps: OpenAiDeps) {
   };
 
   const handle = (task: 'transcribe' | 'translate') => async (c: Context<AppEnv>) => {
-    const projectId = deps.config.openai.projectId;
+    // A project key's requests are meetings of its project; admin keys' go to OPENAI_PROJECT_ID.
+    const projectId = c.get('apiKeyProjectId') ?? deps.config.openai.projectId;
     const { meeting, fields } = await registerUpload(deps, projectId, c.req.raw, { readFields: readFields(task), interactive: true });
     // The upload and probe are done: waiting for the transcript holds no upload slot of the key.
     c.get('releaseUploadSlot')?.();
@@ -75,7 +76,7 @@ export function openAiRoutes(deps: OpenAiDeps) {
     const language = task === 'translate' ? undefined : fields.language;
     await deps.service.start(projectId, meeting._id, { language, task, prompt: fields.prompt || undefined });
     c.get('logger').info({ meetingId: meeting._id, projectId, task, format: fields.response_format }, 'openai-compatible request queued');
-    const done = await waitForMeeting(deps, meeting._id, deps.config.openai.waitMs, c.req.raw.signal);
+    const done = await waitForMeeting(deps, projectId, meeting._id, deps.config.openai.waitMs, c.req.raw.signal);
     if (done.transcriptionStatus === 'failed') {
       const failure = done.metadata.transcription;
       const status = failure?.code === 'BAD_AUDIO' ? 400 : 500;
@@ -104,7 +105,7 @@ function modelId(model: string): string {
  * 504 naming the meeting, whose transcript stays available through the
  * meetings API; a client that hangs up stops the wait, not the job.
  */
-async function waitForMeeting(deps: OpenAiDeps, meetingId: string, waitMs: number, clientGone: AbortSignal): Promise<MeetingDocument> {
+async function waitForMeeting(deps: OpenAiDeps, projectId: string, meetingId: string, waitMs: number, clientGone: AbortSignal): Promise<MeetingDocument> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const meeting = await deps.meetings.findById(meetingId);
@@ -115,7 +116,7 @@ async function waitForMeeting(deps: OpenAiDeps, meetingId: string, waitMs: numbe
         'UNAVAILABLE',
         504,
         `the transcription did not finish within ${Math.round(waitMs / 1000)} s (OPENAI_WAIT_SEC); it goes on as meeting ${meetingId} ` +
-          `of project ${deps.config.openai.projectId}: GET /api/projects/${deps.config.openai.projectId}/meetings/${meetingId}/transcript`,
+          `of project ${projectId}: GET /api/projects/${projectId}/meetings/${meetingId}/transcript`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
