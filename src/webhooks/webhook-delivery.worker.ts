@@ -91,6 +91,9 @@ export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker
     concurrency: options.config.concurrency,
     // An attempt lasts at most the timeout (plus a DNS lookup); the lock outlives it.
     lockDuration: Math.max(30_000, options.config.timeoutMs * 3),
+    // A job that stalls (its API process died mid-attempt) is simply tried again; BullMQ's default of one stall
+    // would fail it for good, leaving its delivery pending under a job id that can never be added again.
+    maxStalledCount: 1000,
     // Webhook jobs name WEBHOOK_BACKOFF_TYPE; it is the only custom type this queue has.
     settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade, options.config) },
     autorun: true,

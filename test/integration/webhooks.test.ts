@@ -197,7 +197,8 @@ describe('delivery', () => {
     const { meetingId, epoch } = await processing('slow');
     const started = performance.now();
     await h.meetings.complete(meetingId, epoch);
-    expect(performance.now() - started).toBeLessThan(1000);
+    // The receiver takes 5 s to answer; the meeting's end does not wait for it (it does not even call it).
+    expect(performance.now() - started).toBeLessThan(3000);
     expect((await h.meetings.findById(meetingId))?.transcriptionStatus).toBe('completed');
     const [d] = await until(() => deliveries('slow', endpointId), (l) => (l[0]?.attempts ?? 0) >= 2);
     expect(d!.status).toBe('pending');
@@ -273,11 +274,14 @@ describe('delivery', () => {
     await progress.waitFor(1);
     await h.meetings.complete(meetingId, epoch);
     await endsOnly.waitFor(1);
-    const got = progress.received();
-    // Five checkpoints in ~750 ms with a 1 s interval: one or two progress events, no end event.
+    const got = progress.received().map((g) => JSON.parse(g.body) as WebhookBody);
+    // Five checkpoints 150 ms apart and WEBHOOK_PROGRESS_INTERVAL_SEC=1: fewer events than checkpoints, at least 1 s apart, no end event.
     expect(got.length).toBeGreaterThanOrEqual(1);
-    expect(got.length).toBeLessThanOrEqual(2);
-    expect(got.every((g) => JSON.parse(g.body).type === 'transcription.progress')).toBe(true);
+    expect(got.length).toBeLessThan(5);
+    expect(got.every((g) => g.type === 'transcription.progress')).toBe(true);
+    const times = got.map((g) => Date.parse(g.timestamp));
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(1000);
+    expect(new Set(got.map((g) => g.data.eventId)).size).toBe(got.length);
     expect(endsOnly.received().map((g) => JSON.parse(g.body).type)).toEqual(['transcription.completed']);
   });
 
