@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { inNetns, type Placement } from './servers.js';
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number; time?: number };
 
@@ -27,8 +28,9 @@ export interface ServiceProcess {
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRY = { api: 'src/api/main.ts', worker: 'src/worker/main.ts' } as const;
 
-export function spawnService(kind: keyof typeof ENTRY, env: Record<string, string>, name: string = kind): ServiceProcess {
-  return spawnCommand(name, [process.execPath, '--import', 'tsx', ENTRY[kind]], env);
+/** Starts the API or a worker; `at.netns` runs it inside that network namespace (the multi-host test bed). */
+export function spawnService(kind: keyof typeof ENTRY, env: Record<string, string>, name: string = kind, at?: Placement): ServiceProcess {
+  return spawnCommand(name, inNetns(at, [process.execPath, '--import', 'tsx', ENTRY[kind]]), env);
 }
 
 /**

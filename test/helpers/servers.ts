@@ -2,7 +2,8 @@
  * Real Redis and FerretDB processes for tests: started on free ports in temp
  * dirs, with handles to stop (clean), kill (SIGKILL) and restart them on the
  * same port and data dir. Fault tests start their own; the rest share the
- * pair that global-setup.ts starts.
+ * pair that global-setup.ts starts. The multi-host test bed runs them inside
+ * a network namespace, listening on that namespace's address (`at`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -29,9 +30,23 @@ export interface ServerHandle {
   dispose(): Promise<void>;
 }
 
+/** Where a process runs: a network namespace (`ip netns exec`) and the address its servers listen on. */
+export interface Placement {
+  /** @defaultValue this process's namespace */
+  netns?: string;
+  /** @defaultValue 127.0.0.1 */
+  address?: string;
+}
+
+/** The command line that runs `argv` in the placement's network namespace. */
+export function inNetns(at: Placement | undefined, argv: string[]): string[] {
+  return at?.netns ? ['ip', 'netns', 'exec', at.netns, ...argv] : argv;
+}
+
 export interface RedisServerOptions {
   /** appendonly yes + appendfsync everysec, as in production. @defaultValue true */
   aof?: boolean;
+  at?: Placement;
 }
 
 /** Where `.ci/run` (scripts/provision.sh) puts the FerretDB binary it builds. */
@@ -46,44 +61,52 @@ export function ferretdbBinary(): string {
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<ServerHandle> {
   const port = await freePort();
+  const host = options.at?.address ?? '127.0.0.1';
   const dataDir = await mkdtemp(join(tmpdir(), 'meno-redis-'));
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir,
+    '--port', String(port), '--bind', host, '--dir', dataDir,
     '--save', '', '--maxmemory-policy', 'noeviction', '--protected-mode', 'no',
     ...(options.aof === false ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'everysec']),
   ];
-  return startManaged('redis', 'redis-server', args, port, `redis://127.0.0.1:${port}`, dataDir);
+  return startManaged('redis', 'redis-server', args, { port, url: `redis://${host}:${port}`, dataDir, at: options.at });
 }
 
-export async function startFerretDB(): Promise<ServerHandle> {
+export async function startFerretDB(options: { at?: Placement } = {}): Promise<ServerHandle> {
   const port = await freePort();
+  const host = options.at?.address ?? '127.0.0.1';
   const dataDir = await mkdtemp(join(tmpdir(), 'meno-ferretdb-'));
   const args = [
     '--handler=sqlite', `--sqlite-url=file:${dataDir}/`, `--state-dir=${dataDir}`,
-    `--listen-addr=127.0.0.1:${port}`, '--debug-addr=', '--telemetry=disable', '--log-level=error',
+    `--listen-addr=${host}:${port}`, '--debug-addr=', '--telemetry=disable', '--log-level=error',
   ];
-  return startManaged('ferretdb', ferretdbBinary(), args, port, `mongodb://127.0.0.1:${port}/`, dataDir);
+  return startManaged('ferretdb', ferretdbBinary(), args, { port, url: `mongodb://${host}:${port}/`, dataDir, at: options.at });
 }
 
-async function startManaged(
+/**
+ * Runs a server process (in `at`'s namespace), resolves once it accepts
+ * connections on `port`; the handle restarts it with the same arguments.
+ * Any further server (an S3 stand-in, say) starts through this.
+ */
+export async function startManaged(
   name: string,
   command: string,
   args: string[],
-  port: number,
-  url: string,
-  dataDir: string,
+  where: { port: number; url: string; dataDir: string; at?: Placement },
 ): Promise<ServerHandle> {
+  const { port, url, dataDir, at } = where;
+  const host = at?.address ?? '127.0.0.1';
+  const [bin, ...argv] = inNetns(at, [command, ...args]);
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
   const start = async (): Promise<void> => {
     if (child && child.exitCode === null && child.signalCode === null) return;
-    const proc = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, FERRETDB_TELEMETRY: 'disable' } });
+    const proc = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, FERRETDB_TELEMETRY: 'disable' } });
     let stderr = '';
     proc.stderr?.on('data', (data: Buffer) => { stderr = (stderr + data.toString()).slice(-4000); });
     exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     child = proc;
-    await waitForPort(port, 15_000, () => (proc.exitCode !== null ? `${name} exited: ${stderr}` : undefined));
+    await waitForPort(port, 15_000, () => (proc.exitCode !== null ? `${name} exited: ${stderr}` : undefined), host);
   };
   const signal = async (sig: NodeJS.Signals): Promise<void> => {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -106,20 +129,20 @@ async function startManaged(
 }
 
 /** Resolves once something accepts TCP connections on the port. */
-export async function waitForPort(port: number, timeoutMs: number, failed?: () => string | undefined): Promise<void> {
+export async function waitForPort(port: number, timeoutMs: number, failed?: () => string | undefined, host = '127.0.0.1'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const why = failed?.();
     if (why) throw new Error(why);
-    if (await canConnect(port)) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    if (await canConnect(port, host)) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
+function canConnect(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
+    const socket = connect({ port, host });
     socket.once('connect', () => { socket.destroy(); resolve(true); });
     socket.once('error', () => { socket.destroy(); resolve(false); });
   });

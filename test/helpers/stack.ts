@@ -12,13 +12,17 @@ import { Redis } from 'ioredis';
 import { type Db, MongoClient } from 'mongodb';
 import { freePort } from './ports.js';
 import { killAll, spawnService, type ServiceProcess } from './processes.js';
-import { type ServerHandle, startFerretDB, startRedisServer } from './servers.js';
+import { type Placement, type ServerHandle, startFerretDB, startRedisServer } from './servers.js';
 
 export const API_KEY = 'test-key-0123456789';
 
 export interface StackOptions {
   /** Environment for every process (overrides the defaults below). */
   env?: Record<string, string>;
+  /** Where Redis, FerretDB and the API run (the multi-host test bed's hosts). @defaultValue here, on 127.0.0.1 */
+  redisAt?: Placement;
+  mongoAt?: Placement;
+  apiAt?: Placement;
 }
 
 export interface Stack {
@@ -33,7 +37,8 @@ export interface Stack {
   redisClient: Redis;
   processes: ServiceProcess[];
   startApi(env?: Record<string, string>): Promise<{ proc: ServiceProcess; url: string }>;
-  startWorker(name: string, env?: Record<string, string>): Promise<ServiceProcess>;
+  /** Starts a worker (in `at`'s network namespace) and resolves once it consumes. */
+  startWorker(name: string, env?: Record<string, string>, at?: Placement): Promise<ServiceProcess>;
   /** Base URL of the API started by startApi(). */
   apiUrl(): string;
   /** fetch against the API with the test key. */
@@ -42,7 +47,7 @@ export interface Stack {
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const [redis, mongo] = await Promise.all([startRedisServer({ aof: true }), startFerretDB()]);
+  const [redis, mongo] = await Promise.all([startRedisServer({ aof: true, at: options.redisAt }), startFerretDB({ at: options.mongoAt })]);
   const audioRoot = await mkdtemp(join(tmpdir(), 'meno-audio-root-'));
   const storage = await mkdtemp(join(tmpdir(), 'meno-storage-'));
   const env: Record<string, string> = {
@@ -87,14 +92,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     processes,
     async startApi(extra = {}) {
       const port = await freePort();
-      const proc = spawnService('api', { ...env, PORT: String(port), HOST: '127.0.0.1', ...extra }, 'api');
+      const host = options.apiAt?.address ?? '127.0.0.1';
+      const proc = spawnService('api', { ...env, PORT: String(port), HOST: host, ...extra }, 'api', options.apiAt);
       processes.push(proc);
-      apiUrl = `http://127.0.0.1:${port}`;
+      apiUrl = `http://${host}:${port}`;
       await waitForHttp(`${apiUrl}/healthz`, 30_000);
       return { proc, url: apiUrl };
     },
-    async startWorker(name, extra = {}) {
-      const proc = spawnService('worker', { ...env, ...extra }, name);
+    async startWorker(name, extra = {}, at) {
+      const proc = spawnService('worker', { ...env, ...extra }, name, at);
       processes.push(proc);
       await proc.waitForLog((l) => l.msg === 'worker consuming', 60_000);
       return proc;
