@@ -25,6 +25,7 @@ import { requestLog } from './middleware/request-log.js';
 import { uploadSlots } from './middleware/upload-slots.js';
 import { openApiDocument } from './openapi.js';
 import { adminKeysRoutes } from './routes/admin-keys.routes.js';
+import { audioRoutes } from './routes/audio.routes.js';
 import { eventsRoutes } from './routes/events.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
@@ -86,6 +87,7 @@ export function createApp(deps: AppDeps) {
     .use('/api/projects/:projectId/meetings', uploads)
     .route('/api/projects/:projectId/meetings', meetingsRoutes(deps))
     .route('/api/projects/:projectId/meetings/:meetingId', transcriptionRoutes(deps))
+    .route('/api/projects/:projectId/meetings/:meetingId', audioRoutes(deps))
     .route('/api/projects/:projectId/meetings/:meetingId', eventsRoutes(deps, { pollMs: http.eventStreamPollMs, perKey: http.maxEventStreamsPerKey }))
     .route('/api/projects/:projectId/webhooks', webhooksRoutes(deps))
     .route('/api/jobs', jobsRoutes(deps))

@@ -324,6 +324,38 @@ export function openApiDocument() {
           },
         },
       },
+      '/api/projects/{projectId}/meetings/{meetingId}/audio': {
+        get: {
+          summary: "The meeting's audio as registered, for playback beside the transcript",
+          description:
+            'The stored upload (or the file under AUDIO_ROOT) byte for byte, with the content type of its container (`audio/wav`, `audio/mpeg`, ' +
+            '`audio/flac`, `audio/ogg`, `audio/webm`, `audio/mp4`; `application/octet-stream` for others). One byte range per request ' +
+            '(`Range: bytes=start-end`, `bytes=start-` or `bytes=-suffix`) answers 206; several ranges or another unit get the whole file. ' +
+            '`ETag` is the SHA-256 of the file; `If-None-Match` answers 304 and `If-Range` is honoured. 404 once retention removed the audio.',
+          parameters: [
+            ...meetingPathParams,
+            { name: 'Range', in: 'header', required: false, schema: { type: 'string', examples: ['bytes=0-65535'] } },
+          ],
+          responses: {
+            200: {
+              description: 'The whole file.',
+              headers: { 'Accept-Ranges': { schema: { type: 'string', enum: ['bytes'] } }, ETag: { schema: { type: 'string' } } },
+              content: { 'audio/*': { schema: { type: 'string', format: 'binary' } } },
+            },
+            206: {
+              description: 'The range asked for.',
+              headers: { 'Content-Range': { schema: { type: 'string', examples: ['bytes 0-65535/352844'] } } },
+              content: { 'audio/*': { schema: { type: 'string', format: 'binary' } } },
+            },
+            304: { description: 'Not modified (If-None-Match matched the ETag).' },
+            400: error('VALIDATION_FAILED: bad ids.'),
+            ...unauthorized,
+            ...rateLimited,
+            404: error('NOT_FOUND: no such meeting in the project, or its audio was removed by retention or is no longer stored.'),
+            416: { description: 'The range starts past the end of the file; `Content-Range: bytes */<size>`.' },
+          },
+        },
+      },
       '/api/projects/{projectId}/meetings/{meetingId}/transcript': {
         get: {
           summary: 'The transcript, complete or partial, in JSON, plain text, SRT or WebVTT',
