@@ -91,11 +91,10 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     const reconciler = startReconciler({ service, queues, intervalMs: config.queue.reconcileIntervalMs, logger });
     cleanups.push({ name: 'reconciler', run: () => reconciler.stop() });
     const deletion = new MeetingDeletion({ meetings, segments, queues, storageDir: config.storage.dir, logger });
-    const webhooks = await startWebhooks({ config, db: mongo.db, meetings, producer: redis, logger });
-    cleanups.push({ name: 'webhooks', run: () => webhooks.close() });
-
     const metrics = options.metrics ?? createMetrics({ process: 'api' });
     if (!metrics.registry.getSingleMetric('meno_queue_jobs')) registerQueueGauge(metrics, queues);
+    const webhooks = await startWebhooks({ config, db: mongo.db, meetings, producer: redis, logger, metrics });
+    cleanups.push({ name: 'webhooks', run: () => webhooks.close() });
 
     const ffprobePath = config.inference.ffprobePath ?? bundledBinaryPaths().ffprobePath;
     void logBinaryVersion(ffprobePath, log);

@@ -21,6 +21,7 @@ export interface ServiceMetrics {
   workerBusy: Gauge;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   retentionRemoved: Counter<'kind'>;
+  webhookAttempts: Counter<'outcome'>;
 }
 
 export function createMetrics(options: { process: 'api' | 'worker' | 'all' }): ServiceMetrics {
@@ -66,6 +67,12 @@ export function createMetrics(options: { process: 'api' | 'worker' | 'all' }): S
     workerUp: new Gauge({ name: 'meno_worker_up', help: '1 while the worker consumes its queues.', registers: [registry] }),
     workerBusy: new Gauge({ name: 'meno_worker_busy', help: 'Jobs this worker is processing now.', registers: [registry] }),
     httpRequests: new Counter({ name: 'meno_http_requests_total', help: 'HTTP requests by route and status.', labelNames: ['method', 'route', 'status'], registers: [registry] }),
+    webhookAttempts: new Counter({
+      name: 'meno_webhook_attempts_total',
+      help: 'Webhook delivery attempts: outcome="delivered" (2xx), "retry" (failed, will retry), "failed" (failed for good).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     retentionRemoved: new Counter({
       name: 'meno_retention_removed_total',
       help: 'What retention removed: kind="audio" (uploads of finished meetings), kind="meeting" (whole meetings).',

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../core/config.js';
 import { coerceError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { ServiceMetrics } from '../core/metrics.js';
 import type { ReceiverPolicy } from './receiver-address.js';
 import { retryDelayMs, type WebhookJobData } from './webhook-queue.js';
 import { CALLBACK_ENDPOINT_ID, type WebhookRepository } from './webhook.repository.js';
@@ -22,6 +23,8 @@ export interface WebhookWorkerOptions {
   repository: WebhookRepository;
   policy: ReceiverPolicy;
   logger: Logger;
+  /** Counts attempts by outcome (meno_webhook_attempts_total). */
+  metrics?: Pick<ServiceMetrics, 'webhookAttempts'>;
 }
 
 export interface WebhookWorker {
@@ -78,6 +81,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     const res = await attemptDelivery(job.data.deliveryId, lastAttempt, options);
     const line = { deliveryId: job.data.deliveryId, attempt: job.attemptsMade + 1, statusCode: res.statusCode, error: res.error };
+    if (res.outcome !== 'skipped') options.metrics?.webhookAttempts.inc({ outcome: res.outcome });
     if (res.outcome === 'delivered') log.info(line, 'webhook delivered');
     else if (res.outcome === 'retry') log.warn(line, 'webhook attempt failed; will retry');
     else if (res.outcome === 'failed') log.error(line, 'webhook delivery failed for good');

@@ -8,6 +8,7 @@ import type { Db } from 'mongodb';
 import type { Config } from '../core/config.js';
 import { coerceError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { ServiceMetrics } from '../core/metrics.js';
 import type { MeetingRepository } from '../core/meetings/meeting.repository.js';
 import { createRedisConnection } from '../core/redis.js';
 import { ReceiverPolicy } from './receiver-address.js';
@@ -26,6 +27,7 @@ export interface WebhooksOptions {
   logger: Logger;
   /** Run the dispatcher and the delivery worker. @defaultValue true */
   deliver?: boolean;
+  metrics?: Pick<ServiceMetrics, 'webhookAttempts'>;
 }
 
 export interface Webhooks {
@@ -57,7 +59,7 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     logger,
   });
   const connection = createRedisConnection({ url: config.redis.url, role: 'worker', logger });
-  const worker = startWebhookWorker({ connection, prefix: config.queue.prefix, config: config.webhooks, repository, policy, logger });
+  const worker = startWebhookWorker({ connection, prefix: config.queue.prefix, config: config.webhooks, repository, policy, logger, metrics: options.metrics });
   let closing: Promise<void> | undefined;
   return {
     service,

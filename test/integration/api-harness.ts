@@ -97,7 +97,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<ApiHa
   const deletion = new MeetingDeletion({ meetings, segments, queues, storageDir, logger });
   const metrics = createMetrics({ process: 'api' });
   registerQueueGauge(metrics, queues);
-  const webhooks = await startWebhooks({ config, db: mongo.db, meetings, producer: redis, logger, deliver: options.webhookDelivery ?? false });
+  const webhooks = await startWebhooks({ config, db: mongo.db, meetings, producer: redis, logger, deliver: options.webhookDelivery ?? false, metrics });
   const app = createApp({
     config,
     logger,

@@ -166,6 +166,10 @@ describe('delivery', () => {
     expect(verify(secret, got[2]!)).toMatchObject({ type: 'transcription.failed', data: { status: 'failed', error: { code: 'BAD_AUDIO', message: 'bad audio' } } });
     const [d] = await until(() => deliveries('retry', endpointId), (l) => l[0]?.status === 'delivered');
     expect(d!.attemptLog.map((a) => a.statusCode)).toEqual([500, 500, 200]);
+    const metrics = await h.metrics.registry.getSingleMetric('meno_webhook_attempts_total')!.get();
+    const count = (outcome: string) => metrics.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+    expect(count('retry')).toBeGreaterThanOrEqual(2);
+    expect(count('delivered')).toBeGreaterThanOrEqual(1);
     // The waits grow: 200 ms, then 400 ms.
     expect(got[2]!.at - got[1]!.at).toBeGreaterThan(got[1]!.at - got[0]!.at);
   });

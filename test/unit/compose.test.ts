@@ -191,6 +191,7 @@ describe('docs/prometheus-alerts.yml', () => {
   const metrics = [
     'meno_queue_jobs', 'meno_job_duration_seconds', 'meno_realtime_factor', 'meno_chunks_total', 'meno_job_retries_total',
     'meno_job_stalls_total', 'meno_job_failures_total', 'meno_event_loop_lag_seconds', 'meno_worker_up', 'meno_worker_busy',
+    'meno_webhook_attempts_total',
   ];
   const histogramSuffix = /_(bucket|sum|count)$/;
 
