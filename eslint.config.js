@@ -16,4 +16,13 @@ export default tseslint.config(
     files: ['bench/**', 'tools/**', 'src/inference/cli.ts', 'test/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // The web console runs in the browser, as plain JavaScript without a build step.
+    files: ['src/console/public/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'sessionStorage', 'fetch', 'Headers', 'URL', 'URLSearchParams', 'FormData', 'XMLHttpRequest', 'AbortController', 'TextDecoderStream', 'setTimeout', 'setInterval', 'clearInterval', 'confirm', 'console'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

@@ -22,6 +22,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 log "redis: $(redis-server --version | cut -d' ' -f3)"
 
+# The web console's browser test drives Debian's Chromium through playwright-core
+# (Playwright's own browser download cannot be reached here).
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium from Debian's packages (browser test)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+log "chromium: $(chromium --version 2>/dev/null | head -1)"
+
 if [ ! -x "$FERRETDB_BIN" ] || ! "$FERRETDB_BIN" --version 2>/dev/null | grep -q "version: $FERRETDB_VERSION"; then
   command -v go >/dev/null 2>&1 || { log "go is required to build FerretDB"; exit 1; }
   log "building FerretDB $FERRETDB_VERSION (first run only, ~1-2 min)"
@@ -46,6 +55,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "npm ci"
   npm ci --no-audit --no-fund
 fi
+# npm start and the start:* scripts run the compiled JavaScript in dist/.
+log "npm run build"
+npm run --silent build
 # Prepared graphs (tools/model-prep): the engine runs about twice as fast on
 # them. Python with the pinned onnx/onnxruntime builds them once per model;
 # later runs find them up to date in seconds.

@@ -26,6 +26,7 @@ import { uploadSlots } from './middleware/upload-slots.js';
 import { openApiDocument } from './openapi.js';
 import { adminKeysRoutes } from './routes/admin-keys.routes.js';
 import { audioRoutes } from './routes/audio.routes.js';
+import { consoleRoutes } from './routes/console.routes.js';
 import { eventsRoutes } from './routes/events.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
@@ -77,6 +78,8 @@ export function createApp(deps: AppDeps) {
     // Metrics name queues, projects' routes and error codes: only admin keys (Prometheus sends one) read them.
     .use('/metrics', auth, limit, admin)
     .route('/', healthRoutes(deps))
+    // The web console's page and files need no key: the page asks for one.
+    .route('/', consoleRoutes())
     .use('/api/*', auth, limit)
     .get('/api/openapi.json', (c) => c.json(document, 200))
     // Before the upload slots: a request for another project takes none.

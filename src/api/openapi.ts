@@ -53,7 +53,7 @@ const startResult = {
   type: 'object',
   required: ['jobId', 'queue', 'state'],
   properties: {
-    jobId: { type: 'string', examples: ['transcription-3f2a'] },
+    jobId: { type: 'string', examples: ['transcription-acme.3f2a'] },
     queue: { type: 'string', enum: ['regular', 'large'], description: 'Meetings longer than LARGE_QUEUE_THRESHOLD_SEC (40 min) go to the large queue.' },
     state: {
       type: 'string',
@@ -324,6 +324,30 @@ export function openApiDocument() {
           },
         },
       },
+      '/': {
+        get: {
+          summary: 'The web console (HTML; no key needed to load it)',
+          description:
+            'A single page that asks for an API key and a project id, keeps them in the tab\'s sessionStorage, and calls this API with ' +
+            'the bearer header: meeting list, upload with progress, start/retry/cancel/delete, live progress (the events stream), ' +
+            'the transcript beside an audio player, downloads. Served with a same-origin Content-Security-Policy and `Cache-Control: no-cache` (ETag).',
+          security: [],
+          responses: { 200: { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } }, 304: { description: 'Not modified.' } },
+        },
+      },
+      '/console/{file}': {
+        get: {
+          summary: "The web console's script, styles and icon",
+          security: [],
+          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string', examples: ['console.js'] } }],
+          responses: {
+            200: { description: 'The file, with its content type.' },
+            304: { description: 'Not modified.' },
+            400: error('VALIDATION_FAILED: not a console file name.'),
+            404: error('NOT_FOUND: no such console file.'),
+          },
+        },
+      },
       '/api/projects/{projectId}/meetings/{meetingId}/audio': {
         get: {
           summary: "The meeting's audio as registered, for playback beside the transcript",
@@ -382,7 +406,7 @@ export function openApiDocument() {
       '/api/jobs/{jobId}': {
         get: {
           summary: "A job's status (the guide's getJobStatus); for operators",
-          parameters: [{ name: 'jobId', in: 'path', required: true, schema: { type: 'string', examples: ['transcription-3f2a'] } }],
+          parameters: [{ name: 'jobId', in: 'path', required: true, schema: { type: 'string', examples: ['transcription-acme.3f2a'] }, description: '`transcription-<projectId>.<meetingId>`, as the start and status answers show it.' }],
           responses: {
             200: { description: 'OK', content: { 'application/json': { schema: ref('JobStatus') } } },
             400: error('VALIDATION_FAILED'),
