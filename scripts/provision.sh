@@ -55,6 +55,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "npm ci"
   npm ci --no-audit --no-fund
 fi
+# npm start and the start:* scripts run the compiled JavaScript in dist/.
+log "npm run build"
+npm run --silent build
 # Prepared graphs (tools/model-prep): the engine runs about twice as fast on
 # them. Python with the pinned onnx/onnxruntime builds them once per model;
 # later runs find them up to date in seconds.

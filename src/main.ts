@@ -10,15 +10,17 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from './core/config.js';
 import { createLogger } from './core/logger.js';
+import { siblingModule } from './core/package-files.js';
 import { supervisedByParent, watchParent } from './core/parent-watch.js';
 
 const config = loadConfigOrExit(process.env);
 const log = createLogger({ level: config.log.level, pretty: config.log.pretty, name: 'meno' }).child({ module: 'supervisor' });
 
-const entry = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+// Sources under tsx (npm run dev) start source children, compiled code (npm start) compiled ones.
+const entry = (name: string) => fileURLToPath(siblingModule(import.meta.url, name));
 const children: { name: string; proc: ChildProcess; exited: Promise<number> }[] = [
-  { name: 'api', path: entry('./api/main.ts') },
-  { name: 'worker', path: entry('./worker/main.ts') },
+  { name: 'api', path: entry('./api/main') },
+  { name: 'worker', path: entry('./worker/main') },
 ].map(({ name, path }) => {
   const proc = spawn(process.execPath, [...process.execArgv, path], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env: process.env });
   const exited = new Promise<number>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));

@@ -1,7 +1,9 @@
 /**
  * `npm run transcribe -- <file> [options]`: transcribes one local audio or
  * video file and prints the transcript on stdout. Progress goes to stderr: a
- * bar when stderr is a terminal, one log line per chunk otherwise.
+ * bar when stderr is a terminal, one plain line per chunk otherwise. JSON
+ * logs only on request (`--verbose`, or LOG_LEVEL), as whisper.cpp and
+ * faster-whisper users expect.
  */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -13,6 +15,8 @@ import { formatTranscript, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../
 import { probe } from './audio/probe.js';
 import { createTranscriber } from './transcriber.js';
 import type { ChunkPlan, Segment, Transcriber } from './types.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const USAGE = `Usage: npm run transcribe -- <file> [options]
 
@@ -29,7 +33,7 @@ Options:
   --threads <n>         ONNX threads                                (default: all cores)
   --planner <p>         vad (cut at pauses) or fixed (30-s windows) (default: vad)
   --device <d>          auto, cpu or cuda                           (default: auto)
-  --verbose             log at debug level on stderr
+  --verbose             JSON logs at debug level on stderr (or set LOG_LEVEL)
   -h, --help            show this help
 `;
 
@@ -127,10 +131,10 @@ class Progress {
     const speed = wall > 0 ? this.audioDone / wall : 0;
     const eta = speed > 0 ? (this.totalAudio - this.audioDone) / speed : Infinity;
     if (this.tty) return this.draw(speed, eta);
-    this.log.info(
-      { chunk: index, done: this.done, total: this.plan.chunks.length, start, end, segments, speed: Math.round(speed * 10) / 10, etaSec: Math.round(eta) },
-      'chunk done',
-    );
+    const line = { chunk: index, done: this.done, total: this.plan.chunks.length, start, end, segments, speed: Math.round(speed * 10) / 10, etaSec: Math.round(eta) };
+    // With JSON logs on, progress is a log line too; otherwise one line a person can read.
+    if (this.log.isLevelEnabled('info')) this.log.info(line, 'chunk done');
+    else this.io.stderr.write(`${this.done}/${line.total} chunks  ${speed.toFixed(1)}x real time  ETA ${clock(eta)}\n`);
   }
 
   private draw(speed = 0, eta = Infinity): void {
@@ -170,10 +174,15 @@ export async function runCli(argv: string[], io: CliIo, signal?: AbortSignal): P
     io.stdout.write(USAGE);
     return 0;
   }
-  const stderrStream = io.stderr === process.stderr ? 'stderr' : undefined;
-  const logger = stderrStream
-    ? createLogger({ level: options.verbose ? 'debug' : io.stderr.isTTY ? 'warn' : 'info', stream: 'stderr', name: 'transcribe' })
-    : createLogger({ level: options.verbose ? 'debug' : 'info', name: 'transcribe' }, { write: (line: string) => io.stderr.write(line) });
+  // Only the transcript and the progress by default; JSON logs on request.
+  const level = options.verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'silent');
+  if (!LOG_LEVELS.includes(level)) {
+    io.stderr.write(`error: LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}\n`);
+    return 1;
+  }
+  const logger = io.stderr === process.stderr
+    ? createLogger({ level, stream: 'stderr', name: 'transcribe' })
+    : createLogger({ level, name: 'transcribe' }, { write: (line: string) => io.stderr.write(line) });
   let transcriber: Transcriber | undefined;
   try {
     const info = await stat(options.file).catch(() => undefined);

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from '../core/logger.js';
+import { RUNS_COMPILED, siblingModule } from '../core/package-files.js';
 import {
   type AppError,
   BadAudioError,
@@ -145,13 +146,13 @@ function abortReason(signal: AbortSignal): unknown {
 }
 
 /**
- * Starts inference.thread.ts. The code base runs TypeScript through tsx
- * without a build, and a worker does not inherit vitest's transform, so the
- * thread is bootstrapped by registering tsx's ESM loader inside it first.
+ * Starts the inference thread. Compiled code (npm start) starts its compiled
+ * module. From the sources (tsx, tests) a worker inherits neither tsx nor
+ * vitest's transform, so the thread registers tsx's ESM loader first.
  */
 function startThread(data: ThreadData): Worker {
-  const entry = new URL('./inference.thread.ts', import.meta.url);
-  const tsxApi = tsxEsmApiUrl();
+  const entry = siblingModule(import.meta.url, './inference.thread');
+  const tsxApi = RUNS_COMPILED ? undefined : tsxEsmApiUrl();
   if (!tsxApi) return new Worker(entry, { workerData: data, execArgv: [...process.execArgv] });
   const bootstrap = [
     `import(${JSON.stringify(tsxApi)})`,

@@ -4,8 +4,10 @@
  * back within 2 s and leaves no process of the tree behind; SIGKILL to the
  * supervisor of `npm start`, or to npm above it, stops its worker, which hands
  * the job back, and another worker resumes it. The process trees are read
- * from /proc. (The Docker images run node under tini: test/unit/dockerfile.test.ts.)
+ * from /proc. The scripts run the compiled code, so the test builds it first.
+ * (The Docker images run node under tini: test/unit/dockerfile.test.ts.)
  */
+import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { longformClip } from '../helpers/fixtures.js';
 import { chunksSavedBy, registerMeeting, startTranscription } from '../helpers/meetings.js';
@@ -19,9 +21,11 @@ const GRACE_MS = 10_000;
 const HANDED_BACK = 'job handed back to the queue (shutdown)';
 
 beforeAll(async () => {
+  // npm start and the start:* scripts run the compiled code: build it from the sources under test.
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit', timeout: 240_000 });
   stack = await startStack({ env: { SHUTDOWN_GRACE_MS: String(GRACE_MS) } });
   await stack.startApi();
-}, 60_000);
+}, 300_000);
 afterAll(async () => {
   await stack?.dispose();
 });
@@ -79,9 +83,9 @@ describe('SIGTERM to the npm process', () => {
     // npm, the supervisor, the API and the worker (sh execs the command away).
     expect(serviceProcesses(tree).map((p) => p.command)).toEqual([
       expect.stringMatching(/^npm /),
-      expect.stringMatching(/src\/main\.ts$/),
-      expect.stringMatching(/src\/api\/main\.ts$/),
-      expect.stringMatching(/src\/worker\/main\.ts$/),
+      expect.stringMatching(/dist\/src\/main\.js$/),
+      expect.stringMatching(/dist\/src\/api\/main\.js$/),
+      expect.stringMatching(/dist\/src\/worker\/main\.js$/),
     ]);
     const other = await stack.startWorker('other-1');
 
@@ -100,7 +104,7 @@ describe('SIGTERM to the npm process', () => {
     const npm = await startNpm('npm-worker', ['run', 'start:worker']);
     await busyWith(npm, 'npm-worker');
     const tree = processTree(npm.pid);
-    expect(serviceProcesses(tree).map((p) => p.command)).toEqual([expect.stringMatching(/^npm /), expect.stringMatching(/src\/worker\/main\.ts$/)]);
+    expect(serviceProcesses(tree).map((p) => p.command)).toEqual([expect.stringMatching(/^npm /), expect.stringMatching(/dist\/src\/worker\/main\.js$/)]);
     const other = await stack.startWorker('other-2');
 
     const sentAt = Date.now();
@@ -120,7 +124,7 @@ describe('SIGKILL above the worker of npm start', () => {
     const npm = await startNpm('npm-kill', ['start']);
     await busyWith(npm, 'npm-kill');
     const tree = processTree(npm.pid);
-    const supervisor = tree.find((p) => p.command.endsWith('src/main.ts'))!;
+    const supervisor = tree.find((p) => p.command.endsWith('dist/src/main.js'))!;
     expect(supervisor).toBeDefined();
     const other = await stack.startWorker('other-3');
 

@@ -9,8 +9,9 @@ const TSX = `${ROOT}node_modules/.bin/tsx`;
 
 /** Runs the CLI the way `npm run transcribe --` does (tsx, stdout/stderr piped, so no TTY). */
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { LOG_LEVEL: _unset, ...env } = process.env;
   return new Promise((resolve) => {
-    execFile(TSX, ['src/inference/cli.ts', ...args], { cwd: ROOT, timeout: 170_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(TSX, ['src/inference/cli.ts', ...args], { cwd: ROOT, env, timeout: 170_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -24,11 +25,18 @@ const expectJfkWords = (text: string) => {
 };
 
 describe('transcribe CLI', () => {
-  it('prints plain text, and one progress log line per chunk on a non-TTY stderr', async () => {
+  it('prints plain text, and by default only one plain progress line per chunk on a non-TTY stderr (no JSON logs)', async () => {
     const { code, stdout, stderr } = await cli(JFK, ...RUN);
     expect(code).toBe(0);
     expectJfkWords(stdout);
     expect(stdout.trim().split('\n').length).toBeGreaterThanOrEqual(1);
+    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^1\/1 chunks {2}\d+\.\dx real time {2}ETA \d+:\d\d$/)]);
+  }, 180_000);
+
+  it('logs JSON, progress included, with --verbose', async () => {
+    const { code, stdout, stderr } = await cli(JFK, ...RUN, '--verbose');
+    expect(code).toBe(0);
+    expectJfkWords(stdout);
     const progress = stderr
       .split('\n')
       .filter((l) => l.startsWith('{'))

@@ -84,11 +84,13 @@ describe.each([
     expect(all(runtime, 'COPY')).toContain('--from=deps /app/node_modules ./node_modules');
   });
 
-  it('keeps tsx (a devDependency) after pruning, since there is no build step', () => {
+  it('compiles to dist/ in the dependency stage and ships no devDependency and no TypeScript source', () => {
     const deps = dockerfile.stages.find((s) => s.name === 'deps')!;
     const run = all(deps, 'RUN').join('\n');
-    expect(run).toMatch(/dep-closure\.mjs tsx .*npm prune --omit=dev.*tar -xf/);
-    expect(run).toContain('node --import tsx');
+    expect(run).toMatch(/npm ci --ignore-scripts .*npm run build .*npm prune --omit=dev/);
+    expect(all(runtime, 'COPY')).toContain('--from=deps /app/dist ./dist');
+    expect(all(runtime, 'COPY').some((c) => /(^|\s)src\b/.test(c))).toBe(false);
+    expect(readFileSync(dockerfile === api ? 'Dockerfile.api' : 'Dockerfile.worker', 'utf8')).not.toMatch(/--import tsx/);
   });
 
   it('runs as a non-root user', () => {
@@ -111,13 +113,12 @@ describe.each([
   });
 
   it(`starts the same entry point as "npm run ${script}"`, () => {
-    const entry = /^exec node --import tsx (\S+\.ts)$/.exec(pkg.scripts[script])?.[1];
+    const entry = /^exec node (dist\/\S+\.js)$/.exec(pkg.scripts[script])?.[1];
     expect(entry, `package.json script ${script}`).toBeDefined();
     const cmd = JSON.parse(last(runtime, 'CMD') ?? 'null') as string[];
-    expect(cmd).toEqual(['node', '--import', 'tsx', entry]);
+    expect(cmd).toEqual(['node', entry]);
     expect(JSON.parse(last(runtime, 'ENTRYPOINT') ?? 'null')).toEqual(['/usr/bin/tini', '--']);
     expect(all(runtime, 'RUN').join('\n')).toMatch(/apt-get install .*\btini\b/);
-    expect(all(runtime, 'COPY')).toContain('src ./src');
   });
 
   it('uses the distribution ffmpeg through FFMPEG_PATH/FFPROBE_PATH', () => {
@@ -183,7 +184,7 @@ describe('Dockerfile.worker', () => {
   it('keeps models out of the image unless BAKE_MODEL is given', () => {
     const models = worker.stages.find((s) => s.name === 'models')!;
     expect(all(models, 'ARG')).toContain('BAKE_MODEL=');
-    expect(all(models, 'RUN').join('\n')).toMatch(/if \[ -n "\$BAKE_MODEL" \]; then .*tools\/fetch-models\.ts --model "\$BAKE_MODEL"/);
+    expect(all(models, 'RUN').join('\n')).toMatch(/if \[ -n "\$BAKE_MODEL" \]; then .*dist\/tools\/fetch-models\.js --model "\$BAKE_MODEL"/);
     expect(all(runtime, 'ENV').join(' ')).toContain('MODELS_DIR=/models');
   });
 });
@@ -199,18 +200,9 @@ describe('.dockerignore', () => {
   });
 
   it('keeps what the images copy', () => {
-    for (const needed of ['src', 'package.json', 'package-lock.json', 'tsconfig.json', 'docker', 'tools']) {
+    for (const needed of ['src', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'tools']) {
       expect(patterns, needed).not.toContain(needed);
     }
-  });
-});
-
-describe('docker/dep-closure.mjs', () => {
-  it("lists tsx's run-time closure from package-lock.json", () => {
-    const out = execFileSync(process.execPath, ['docker/dep-closure.mjs', 'tsx'], { encoding: 'utf8' }).trim().split('\n');
-    expect(out).toEqual(expect.arrayContaining(['node_modules/tsx', 'node_modules/esbuild']));
-    expect(out.some((p) => /^node_modules\/@esbuild\/linux-/.test(p)) || process.platform !== 'linux').toBe(true);
-    expect(out).not.toContain('node_modules/typescript');
   });
 });
 
@@ -221,8 +213,9 @@ describe('systemd units (deploy/systemd)', () => {
     it(`${file} runs node on the entry of "npm run ${script}" and outlasts the shutdown grace`, () => {
       const unit = readFileSync(`deploy/systemd/${file}`, 'utf8');
       const value = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(unit)?.[1];
-      const entry = /^exec node --import tsx (\S+\.ts)$/.exec(pkg.scripts[script])?.[1];
-      expect(value('ExecStart')).toBe(`/usr/bin/node --import tsx ${entry}`);
+      const entry = /^exec node (dist\/\S+\.js)$/.exec(pkg.scripts[script])?.[1];
+      expect(entry).toBeDefined();
+      expect(value('ExecStart')).toBe(`/usr/bin/node ${entry}`);
       expect(value('KillSignal')).toBe('SIGTERM');
       expect(value('KillMode')).toBe('mixed');
       // SHUTDOWN_GRACE_MS defaults to 30 s; systemd must wait longer before SIGKILL.

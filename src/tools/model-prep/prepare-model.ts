@@ -7,14 +7,14 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NotFoundError, UnavailableError } from '../../core/errors.js';
+import { PACKAGE_ROOT } from '../../core/package-files.js';
 import { preparedModelDir, preparedVadDir } from '../../inference/model/prepared.js';
 import type { ModelVariant } from '../../inference/model/sessions.js';
 
-const TOOLS = new URL('../../../tools/model-prep/', import.meta.url);
-export const PREPARE_WHISPER_SCRIPT = fileURLToPath(new URL('prepare_whisper.py', TOOLS));
-export const PREPARE_VAD_SCRIPT = fileURLToPath(new URL('prepare_vad.py', TOOLS));
+const TOOLS = join(PACKAGE_ROOT, 'tools', 'model-prep');
+export const PREPARE_WHISPER_SCRIPT = join(TOOLS, 'prepare_whisper.py');
+export const PREPARE_VAD_SCRIPT = join(TOOLS, 'prepare_vad.py');
 
 /**
  * The Python that has the preparation's packages: `MODEL_PREP_PYTHON`, else the
