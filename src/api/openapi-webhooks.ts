@@ -78,6 +78,21 @@ export function webhookPaths() {
       },
       delete: { summary: 'Delete an endpoint; its pending deliveries end as failed', parameters: [projectParam, endpointParam], responses: { 204: { description: 'Deleted' }, ...common } },
     },
+    '/api/projects/{projectId}/webhooks/{endpointId}/rotate-secret': {
+      post: {
+        summary: 'A new signing secret, shown this once; the old one keeps signing beside it for 24 h (webhook-signature then lists both)',
+        parameters: [projectParam, endpointParam],
+        responses: {
+          200: {
+            description: 'OK',
+            content: json({
+              allOf: [ref('WebhookEndpoint'), { type: 'object', properties: { secret: { type: 'string' }, previousSecretValidUntil: { type: 'string', format: 'date-time' } } }],
+            }),
+          },
+          ...common,
+        },
+      },
+    },
     '/api/projects/{projectId}/webhooks/{endpointId}/deliveries': {
       get: {
         summary: 'Delivery log, newest first: each delivery with its attempts (status code or error, duration, time)',

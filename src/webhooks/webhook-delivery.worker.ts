@@ -54,10 +54,10 @@ export async function attemptDelivery(
     return { outcome: 'failed', error: 'the event is gone' };
   }
   let url: string;
-  let secret: string;
+  let secrets: string[];
   if (delivery.endpointId === CALLBACK_ENDPOINT_ID) {
     url = delivery.url!;
-    secret = await repository.projectSecret(delivery.projectId);
+    secrets = [await repository.projectSecret(delivery.projectId)];
   } else {
     const endpoint = await repository.findEndpointById(delivery.endpointId);
     if (!endpoint?.enabled) {
@@ -66,9 +66,10 @@ export async function attemptDelivery(
       return { outcome: 'failed', error: reason };
     }
     url = endpoint.url;
-    secret = endpoint.secret;
+    const rotating = endpoint.previousSecret && endpoint.previousSecretUntil && endpoint.previousSecretUntil.getTime() > Date.now();
+    secrets = rotating ? [endpoint.secret, endpoint.previousSecret!] : [endpoint.secret];
   }
-  const result = await sendWebhook(url, { id: event._id, payload: event.payload, secret }, deps.policy, deps.config.timeoutMs);
+  const result = await sendWebhook(url, { id: event._id, payload: event.payload, secrets }, deps.policy, deps.config.timeoutMs);
   const delivered = result.error === undefined;
   await repository.recordAttempt(delivery, result, delivered ? 'delivered' : lastAttempt ? 'failed' : 'pending');
   if (delivered) return { outcome: 'delivered', statusCode: result.statusCode };

@@ -17,8 +17,8 @@ export interface WebhookMessage {
   /** `webhook-id`: the event id, the same on every attempt and redelivery. */
   id: string;
   payload: string;
-  /** `whsec_...` */
-  secret: string;
+  /** `whsec_...`; during a secret rotation the new and the old one, each signing (`webhook-signature` lists both). */
+  secrets: readonly string[];
 }
 
 export interface SendResult {
@@ -33,7 +33,7 @@ export function signatureHeaders(message: WebhookMessage, at: Date): Record<stri
   return {
     'webhook-id': message.id,
     'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-    'webhook-signature': new Webhook(message.secret).sign(message.id, at, message.payload),
+    'webhook-signature': message.secrets.map((secret) => new Webhook(secret).sign(message.id, at, message.payload)).join(' '),
   };
 }
 

@@ -20,8 +20,11 @@ export interface WebhookEndpoint {
   events: MeetingEventType[];
   enabled: boolean;
   description?: string;
-  /** `whsec_` + base64 of 24 random bytes (Standard Webhooks). Shown once, at creation. */
+  /** `whsec_` + base64 of 24 random bytes (Standard Webhooks). Shown once, at creation or rotation. */
   secret: string;
+  /** After a rotation, the old secret also signs until `previousSecretUntil`, so receivers can switch without a gap. */
+  previousSecret?: string;
+  previousSecretUntil?: Date;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -162,6 +165,18 @@ export class WebhookRepository {
 
   async updateEndpoint(projectId: string, endpointId: string, changes: EndpointChanges): Promise<WebhookEndpoint | null> {
     return this.endpoints.findOneAndUpdate({ _id: endpointId, projectId }, { $set: { ...changes, updatedAt: this.now() } }, { returnDocument: 'after' });
+  }
+
+  /** A new secret for the endpoint; the old one keeps signing (beside it) for `graceMs`. Null when there is no such endpoint. */
+  async rotateSecret(projectId: string, endpointId: string, graceMs: number): Promise<WebhookEndpoint | null> {
+    const found = await this.endpoints.findOne({ _id: endpointId, projectId });
+    if (!found) return null;
+    const now = this.now();
+    return this.endpoints.findOneAndUpdate(
+      { _id: endpointId, projectId, secret: found.secret },
+      { $set: { secret: newWebhookSecret(), previousSecret: found.secret, previousSecretUntil: new Date(now.getTime() + graceMs), updatedAt: now } },
+      { returnDocument: 'after' },
+    );
   }
 
   async deleteEndpoint(projectId: string, endpointId: string): Promise<boolean> {

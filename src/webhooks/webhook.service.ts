@@ -19,6 +19,9 @@ import {
 /** Endpoints one project may register. */
 export const MAX_ENDPOINTS_PER_PROJECT = 20;
 
+/** How long a rotated-out secret keeps signing beside the new one. */
+export const SECRET_ROTATION_GRACE_MS = 24 * 3600_000;
+
 export interface NewEndpoint {
   url: string;
   events: MeetingEventType[];
@@ -76,6 +79,14 @@ export class WebhookService {
     const updated = await this.repository.updateEndpoint(projectId, endpointId, checked);
     if (!updated) throw new NotFoundError(`webhook endpoint ${endpointId} not found in project ${projectId}`);
     return updated;
+  }
+
+  /** A new signing secret; the old one signs too for SECRET_ROTATION_GRACE_MS. */
+  async rotateSecret(projectId: string, endpointId: string): Promise<WebhookEndpoint> {
+    const rotated = await this.repository.rotateSecret(projectId, endpointId, SECRET_ROTATION_GRACE_MS);
+    if (!rotated) throw new NotFoundError(`webhook endpoint ${endpointId} not found in project ${projectId}`);
+    this.log.info({ projectId, endpointId, previousSecretUntil: rotated.previousSecretUntil }, 'webhook secret rotated');
+    return rotated;
   }
 
   async remove(projectId: string, endpointId: string): Promise<void> {

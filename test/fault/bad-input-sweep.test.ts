@@ -158,6 +158,8 @@ const cases: Case[] = [
   { name: 'deliveries with limit 0', path: `${W}/callback/deliveries?limit=0`, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'redelivery of an unknown delivery', path: `${W}/callback/deliveries/dlv_000000000000000000000000/redeliver`, init: { method: 'POST' }, status: 404, code: 'NOT_FOUND' },
   { name: 'redelivery with a malformed delivery id', path: `${W}/callback/deliveries/nope/redeliver`, init: { method: 'POST' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'secret rotation of an unknown webhook endpoint', path: `${W}/${GHOST_ENDPOINT}/rotate-secret`, init: { method: 'POST' }, status: 404, code: 'NOT_FOUND' },
+  { name: 'secret rotation of the callback pseudo-endpoint', path: `${W}/callback/rotate-secret`, init: { method: 'POST' }, status: 404, code: 'NOT_FOUND' },
   { name: 'start with a callbackUrl on loopback', path: `${M}/known/transcription/start`, init: json({ callbackUrl: 'http://127.0.0.1:9/cb' }), status: 400, code: 'VALIDATION_FAILED' },
   { name: 'start with a callbackUrl at the metadata address', path: `${M}/known/transcription/start`, init: json({ callbackUrl: 'http://169.254.169.254/' }), status: 400, code: 'VALIDATION_FAILED' },
   { name: 'start with a file: callbackUrl', path: `${M}/known/transcription/start`, init: json({ callbackUrl: 'file:///etc/passwd' }), status: 400, code: 'VALIDATION_FAILED' },

@@ -250,6 +250,22 @@ describe('delivery', () => {
     expect(r.received()).toHaveLength(1);
   });
 
+  it('rotates a secret: deliveries are signed with the new and, for a day, the old one too', async () => {
+    const r = await receiver();
+    const { endpointId, secret: old } = await register('rotate', r.url());
+    const res = await h.request(`/api/projects/rotate/webhooks/${endpointId}/rotate-secret`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    const rotated = await json<{ secret: string; previousSecretValidUntil: string }>(res);
+    expect(rotated.secret).not.toBe(old);
+    expect(Date.parse(rotated.previousSecretValidUntil) - Date.now()).toBeGreaterThan(23 * 3600_000);
+    const { meetingId, epoch } = await processing('rotate');
+    await h.meetings.complete(meetingId, epoch);
+    const [got] = await r.waitFor(1);
+    expect(verify(rotated.secret, got!).data.meetingId).toBe(meetingId);
+    expect(verify(old, got!).data.meetingId).toBe(meetingId);
+    expect((await h.request(`/api/projects/other/webhooks/${endpointId}/rotate-secret`, { method: 'POST' })).status).toBe(404);
+  });
+
   it('redelivers a delivered event with the same webhook-id and body', async () => {
     const r = await receiver();
     const { endpointId, secret } = await register('redo', r.url());

@@ -117,10 +117,19 @@ describe('signature headers', () => {
   it('are what the standardwebhooks verifier accepts, and nothing else', () => {
     const secret = newWebhookSecret();
     const payload = JSON.stringify({ type: 'transcription.completed', data: { text: 'ünïcödé ✓' } });
-    const headers = signatureHeaders({ id: 'evt_1', payload, secret }, new Date());
+    const headers = signatureHeaders({ id: 'evt_1', payload, secrets: [secret] }, new Date());
     expect(new Webhook(secret).verify(payload, headers)).toEqual(JSON.parse(payload));
     expect(() => new Webhook(secret).verify(`${payload} `, headers)).toThrow();
     expect(() => new Webhook(secret).verify(payload, { ...headers, 'webhook-id': 'evt_2' })).toThrow();
     expect(() => new Webhook(newWebhookSecret()).verify(payload, headers)).toThrow();
+  });
+
+  it('during a rotation carry one signature per secret, each accepted alone', () => {
+    const [next, previous] = [newWebhookSecret(), newWebhookSecret()];
+    const payload = '{"type":"transcription.completed"}';
+    const headers = signatureHeaders({ id: 'evt_2', payload, secrets: [next, previous] }, new Date());
+    expect(headers['webhook-signature']).toMatch(/^v1,\S+ v1,\S+$/);
+    expect(new Webhook(next).verify(payload, headers)).toEqual(JSON.parse(payload));
+    expect(new Webhook(previous).verify(payload, headers)).toEqual(JSON.parse(payload));
   });
 });

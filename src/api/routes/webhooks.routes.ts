@@ -67,6 +67,11 @@ export function webhooksRoutes(deps: WebhookDeps) {
       const body = await jsonBody(c.req.raw, updateBody);
       return c.json(endpointBody(await deps.webhooks.update(projectId, endpointId, body)), 200);
     })
+    .post('/:endpointId/rotate-secret', endpointParam, async (c) => {
+      const { projectId, endpointId } = c.req.valid('param');
+      const endpoint = await deps.webhooks.rotateSecret(projectId, endpointId);
+      return c.json({ ...endpointBody(endpoint), secret: endpoint.secret, previousSecretValidUntil: endpoint.previousSecretUntil?.toISOString() ?? null }, 200);
+    })
     .delete('/:endpointId', endpointParam, async (c) => {
       const { projectId, endpointId } = c.req.valid('param');
       await deps.webhooks.remove(projectId, endpointId);
