@@ -19,8 +19,9 @@ const workers = new Map<string, ServiceProcess>();
 beforeAll(async () => {
   stack = await startTestbedStack();
   await stack.startApi();
-  for (const host of WORKER_HOSTS) workers.set(host, await stack.startWorkerOn(host));
-}, 180_000);
+  const started = await Promise.all(WORKER_HOSTS.map((host) => stack.startWorkerOn(host)));
+  WORKER_HOSTS.forEach((host, i) => workers.set(host, started[i]));
+}, 600_000);
 afterAll(async () => {
   await stack?.dispose();
 });

@@ -7,10 +7,12 @@
  * filesystem: the stand-in for object storage until an S3 server runs on
  * the core host.
  */
-import type { ServiceProcess } from '../helpers/processes.js';
+import { type ServiceProcess, spawnService } from '../helpers/processes.js';
 import type { Placement } from '../helpers/servers.js';
 import { type Stack, startStack, type StackOptions } from '../helpers/stack.js';
 import type { HostName, Topology } from './network.js';
+
+const WORKER_READY_MS = 240_000;
 
 export function topology(): Topology {
   const json = process.env.TESTBED_TOPOLOGY;
@@ -40,6 +42,12 @@ export async function startTestbedStack(options: Pick<StackOptions, 'env'> = {})
   });
   return Object.assign(stack, {
     topology: topo,
-    startWorkerOn: (host: HostName, env: Record<string, string> = {}) => stack.startWorker(host, env, placement(topo, host)),
+    async startWorkerOn(host: HostName, env: Record<string, string> = {}) {
+      // Loading the model takes 45 s and more on a busy 2-core machine: wait longer than stack.startWorker does.
+      const proc = spawnService('worker', { ...stack.env, ...env }, host, placement(topo, host));
+      stack.processes.push(proc);
+      await proc.waitForLog((l) => l.msg === 'worker consuming', WORKER_READY_MS);
+      return proc;
+    },
   });
 }
