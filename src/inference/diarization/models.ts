@@ -6,12 +6,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { NotFoundError } from '../../core/errors.js';
+import { PACKAGE_ROOT } from '../../core/package-files.js';
 
-/** models/diarization of this checkout (src/… and dist/… are both three levels below the root). */
-export const BUNDLED_DIARIZATION_DIR = fileURLToPath(new URL('../../../models/diarization', import.meta.url));
+/** models/diarization of this package, from the sources and from dist/ alike. */
+export const BUNDLED_DIARIZATION_DIR = join(PACKAGE_ROOT, 'models', 'diarization');
 
 /** Frame timing of the segmentation model, in seconds. */
 export interface SegmentationTiming {
