@@ -10,6 +10,26 @@ export interface TimedText {
   /** Seconds from the start of the audio. */
   end: number;
   text: string;
+  /** The segment's words, when word timestamps were asked for. */
+  words?: readonly TimedWord[];
+}
+
+/** A word of a segment (times in seconds from the start of the audio). */
+export interface TimedWord {
+  word: string;
+  start: number;
+  end: number;
+  probability?: number;
+}
+
+/** Cues of SRT and WebVTT: one per segment, or one per word. */
+export type CueGranularity = 'segment' | 'word';
+
+export const CUE_GRANULARITIES: readonly CueGranularity[] = ['segment', 'word'];
+
+/** One cue per word (a segment without words stays one cue). */
+export function wordCues(segments: readonly TimedText[]): TimedText[] {
+  return segments.flatMap((s) => (s.words ? s.words.map((w) => ({ start: w.start, end: w.end, text: w.word })) : [s]));
 }
 
 export type TranscriptFormat = 'text' | 'json' | 'srt' | 'vtt';
@@ -97,19 +117,25 @@ export function toJson<T extends TimedText>(
   return `${JSON.stringify({ ...metadata, text, segments }, null, 2)}\n`;
 }
 
-/** Formats segments in any of the {@link TRANSCRIPT_FORMATS}. */
+/**
+ * Formats segments in any of the {@link TRANSCRIPT_FORMATS}; `granularity`
+ * 'word' makes SRT and WebVTT cues of single words (JSON always carries the
+ * words that the segments have).
+ */
 export function formatTranscript(
   format: TranscriptFormat,
   segments: readonly TimedText[],
   metadata: Record<string, unknown> = {},
+  granularity: CueGranularity = 'segment',
 ): string {
+  const cues = granularity === 'word' ? wordCues(segments) : segments;
   switch (format) {
     case 'text':
       return toText(segments);
     case 'srt':
-      return toSrt(segments);
+      return toSrt(cues);
     case 'vtt':
-      return toWebVtt(segments);
+      return toWebVtt(cues);
     case 'json':
       return toJson(segments, metadata);
   }

@@ -24,7 +24,9 @@ import { selectRows } from './model/tensors.js';
 import { loadTokenizer } from './tokenizer.js';
 import { argmax, seededRandom, type LogitRules } from './decoding/logits-rules.js';
 import { decodeRows, type RowDecode } from './decoding/greedy.js';
-import { tokensToSegments, TIME_PRECISION } from './decoding/segments.js';
+import { tokensToTimedSegments, TIME_PRECISION } from './decoding/segments.js';
+import { tokenJumpTimes } from './decoding/alignment.js';
+import { alignWords, clampWords } from './decoding/words.js';
 import {
   compressionRatio,
   DEFAULT_TEMPERATURES,
@@ -111,6 +113,14 @@ export interface WindowDecodeOptions {
    * are too long together, the prompt's start is cut first. @defaultValue none
    */
   prompt?: string;
+  /**
+   * Time each word: one teacher-forced decoder pass per window over its text
+   * fetches the alignment heads' cross-attention, which dynamic time warping
+   * turns into token times (see decoding/alignment.ts). Needs
+   * `alignment_heads` in generation_config.json and a decoder graph that
+   * outputs `cross_attentions.*` (the Xenova exports do). @defaultValue false
+   */
+  wordTimestamps?: boolean;
 }
 
 export interface WindowResult {
@@ -135,6 +145,14 @@ export interface WhisperEngine {
 }
 
 const GATE_FRAME = 480;
+
+/**
+ * A segment's last word ends at the segment's closing timestamp when that is
+ * at most this much later: the cross-attention path leaves a word before a
+ * pause early (on the long-form fixture with base, 0.1-0.2 s before the
+ * speech stops, where the closing timestamp is within ±0.3 s of it).
+ */
+const LAST_WORD_EXTENSION_SEC = 0.6;
 
 /** RMS level, in dBFS, of the loudest 30-ms frame of `samples` (-Infinity for digital silence). */
 export function peakFrameDbfs(samples: Float32Array): number {
@@ -280,6 +298,79 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
     } else if (opts.language !== undefined && !languages.has(opts.language.toLowerCase())) {
       throw new ValidationError(`language "${opts.language}" is not supported by ${info.name}; use one of ${[...languages.keys()].join(', ')}`);
     }
+    if (opts.wordTimestamps && wordsUnavailable) throw new ValidationError(`${info.name} cannot time words: ${wordsUnavailable}`);
+  };
+
+  const alignmentHeads = config.generation.alignmentHeads;
+  const wordsUnavailable =
+    alignmentHeads.length === 0
+      ? 'its generation_config.json names no alignment_heads'
+      : decoder.crossAttentionLayers === 0
+        ? 'its decoder graph outputs no cross_attentions'
+        : alignmentHeads.some(([layer, head]) => layer >= decoder.crossAttentionLayers || head >= config.decoderAttentionHeads)
+          ? 'its alignment_heads name layers or heads the decoder does not have'
+          : undefined;
+
+  /**
+   * Words of one window's segments (window times), as openai-whisper's
+   * find_alignment: the start-of-transcript sequence, <|notimestamps|>, the
+   * segments' text tokens and <|endoftext|> are fed in one pass; the
+   * cross-attention of the alignment heads gives the token times and the
+   * logits each text token's probability.
+   */
+  const windowWords = async (
+    rowStates: ort.Tensor,
+    sotSequence: readonly number[],
+    timed: { segment: Segment; textTokens: number[] }[],
+    samples: number,
+    language: string,
+  ): Promise<Segment[]> => {
+    const text = timed.flatMap((t) => t.textTokens);
+    if (text.length === 0) return timed.map((t) => ({ ...t.segment, words: [] }));
+    const tokens = [...sotSequence, noTimestamps, ...text, eot];
+    const layers = [...new Set(alignmentHeads.map(([layer]) => layer))];
+    const { logits, attentions } = await decoder.attend(rowStates, tokens, layers);
+    const heads = alignmentHeads.map(([layer, head]) => {
+      const a = attentions.get(layer)!;
+      return a.data.subarray(head * a.positions * a.frames, (head + 1) * a.positions * a.frames);
+    });
+    const totalFrames = attentions.get(layers[0])!.frames;
+    const jumpTimes = tokenJumpTimes({
+      heads,
+      tokens: tokens.length,
+      totalFrames,
+      frames: Math.floor(Math.floor(samples / (features.nSamples / features.nFrames)) / 2),
+      skipStart: sotSequence.length,
+      skipEnd: 1,
+    });
+    const tokenProbs = text.map((token, k) => {
+      // The logits at the token before it, over the text vocabulary (ids below <|endoftext|>).
+      const row = logits.data.subarray((sotSequence.length + k) * logits.vocab, (sotSequence.length + k) * logits.vocab + eot);
+      let max = -Infinity;
+      for (const v of row) if (v > max) max = v;
+      let sum = 0;
+      for (const v of row) sum += Math.exp(v - max);
+      return Math.exp(row[token] - max) / sum;
+    });
+    const words = alignWords({
+      segments: timed.map((t) => ({ start: t.segment.start, end: t.segment.end, textTokens: t.textTokens })),
+      jumpTimes,
+      tokenProbs,
+      decode: (ids) => tokenizer.decode(ids),
+      language,
+    });
+    return timed.map((t, k) => {
+      const own = words[k];
+      const last = own.at(-1);
+      let end = t.segment.end;
+      if (last && last.end > end) {
+        // As openai-whisper, the segment takes its last word's end, here up to the next segment's start.
+        end = Math.max(end, Math.min(last.end, timed[k + 1]?.segment.start ?? samples / SAMPLE_RATE));
+      } else if (last && end - last.end <= LAST_WORD_EXTENSION_SEC) {
+        last.end = end;
+      }
+      return { ...t.segment, end, words: clampWords(own, t.segment.start, end) };
+    });
   };
 
   const detectLanguages = async (states: ort.Tensor, rows: number): Promise<string[]> => {
@@ -378,21 +469,29 @@ export async function loadWhisperEngine(options: EngineOptions): Promise<Whisper
       pending = retry;
     }
 
-    return accepted.map((row, i) => {
+    const results: WindowResult[] = [];
+    for (let i = 0; i < n; i++) {
+      const row = accepted[i];
       const noSpeechProb = Number.isNaN(row.noSpeechProb) ? 0 : row.noSpeechProb;
       const skip = isNoSpeech({ avgLogprob: row.avgLogprob, noSpeechProb }, thresholds);
       const duration = group[i].length / SAMPLE_RATE;
-      const segments = skip
+      const timed = skip
         ? []
-        : tokensToSegments(row.tokens, row.logprobs, {
+        : tokensToTimedSegments(row.tokens, row.logprobs, {
             timestampBegin: timestamps ? timestampBegin : Number.MAX_SAFE_INTEGER,
             eot,
             decode: (ids) => tokenizer.decode(ids),
             duration,
             noSpeechProb,
           });
-      return { segments, language: langs[i]!, temperature: row.temperature, noSpeech: skip, tokens: row.tokens };
-    });
+      let segments = timed.map((t) => t.segment);
+      if (opts.wordTimestamps && timed.length > 0) {
+        const sotSequence = prompts[i].slice(context.length).filter((id) => id !== noTimestamps);
+        segments = await windowWords(n === 1 ? states : selectRows(states, [i]), sotSequence, timed, group[i].length, langs[i]!);
+      }
+      results.push({ segments, language: langs[i]!, temperature: row.temperature, noSpeech: skip, tokens: row.tokens });
+    }
+    return results;
   };
 
   return {

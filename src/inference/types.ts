@@ -3,6 +3,8 @@
  * see. Times are seconds, absolute within the input audio.
  */
 
+import type { DiarizationOutcome, DiarizeRequest } from './diarization/diarizer.js';
+
 export const SAMPLE_RATE = 16_000;
 
 /** One unit of work: the worker transcribes, saves, checkpoints and skips whole chunks. */
@@ -30,6 +32,16 @@ export interface ChunkPlan {
   planner: 'vad' | 'fixed';
 }
 
+/** A word of a segment, with times as absolute as its segment's. */
+export interface Word {
+  /** The word's text with its leading space and the punctuation merged into it (' Hello,'). */
+  word: string;
+  start: number;
+  end: number;
+  /** Mean probability of the word's tokens under the alignment pass, 0–1. */
+  probability: number;
+}
+
 export interface Segment {
   text: string;
   /** Absolute start in seconds. */
@@ -40,6 +52,8 @@ export interface Segment {
   avgLogprob: number;
   /** Probability of the no-speech token at the start of the window. */
   noSpeechProb: number;
+  /** Words in time order, inside [start, end]; present when word timestamps were asked for. */
+  words?: Word[];
 }
 
 export interface ChunkResult {
@@ -85,6 +99,8 @@ export interface TranscribeOptions {
    * before the batch. @defaultValue the transcriber's setting
    */
   conditionOnPreviousText?: boolean;
+  /** Time each word from the decoder's cross-attention (one extra decoder pass per window). @defaultValue false */
+  wordTimestamps?: boolean;
 }
 
 /** What the worker and CLI hold: a loaded model that turns audio into per-chunk results, off the caller's thread. */
@@ -94,6 +110,8 @@ export interface Transcriber {
   plan(audio: AudioInput, options?: { signal?: AbortSignal }): Promise<ChunkPlan>;
   /** Yields each chunk's result as soon as it is ready, in chunk order. */
   transcribe(audio: AudioInput, options?: TranscribeOptions): AsyncIterable<ChunkResult>;
+  /** Speaker turns of the audio (pyannote segmentation + CAM++ embeddings + clustering); absent where not supported. */
+  diarize?(audio: AudioInput, options?: DiarizeRequest): Promise<DiarizationOutcome>;
   /** Frees the ONNX sessions (and GPU memory) and stops the inference thread. Idempotent. */
   release(): Promise<void>;
 }

@@ -35,6 +35,9 @@ export interface VadOptions {
   speechPadMs?: number;
 }
 
+/** Speech regions are widened by this much (ms) on both sides unless told otherwise. */
+export const DEFAULT_SPEECH_PAD_MS = 200;
+
 export interface VadResult {
   /** Padded speech regions in seconds, in time order. */
   regions: SpeechRegion[];
@@ -63,7 +66,7 @@ export function speechRegionsFromProbs(
   const msToSamples = (ms: number) => (ms * SAMPLE_RATE) / 1000;
   const minSpeech = msToSamples(options.minSpeechMs ?? 250);
   const minSilence = msToSamples(options.minSilenceMs ?? 100);
-  const pad = Math.round(msToSamples(options.speechPadMs ?? 200));
+  const pad = Math.round(msToSamples(options.speechPadMs ?? DEFAULT_SPEECH_PAD_MS));
 
   const speeches: { start: number; end: number }[] = [];
   let triggered = false;

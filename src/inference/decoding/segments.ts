@@ -28,6 +28,15 @@ export interface SegmentTokensOptions {
  * are dropped; text is trimmed.
  */
 export function tokensToSegments(tokens: readonly number[], logprobs: readonly number[], options: SegmentTokensOptions): Segment[] {
+  return tokensToTimedSegments(tokens, logprobs, options).map((s) => s.segment);
+}
+
+/** {@link tokensToSegments}, with each segment's text tokens (ids below <|endoftext|>), for word alignment. */
+export function tokensToTimedSegments(
+  tokens: readonly number[],
+  logprobs: readonly number[],
+  options: SegmentTokensOptions,
+): { segment: Segment; textTokens: number[] }[] {
   const { timestampBegin: tb, eot, duration } = options;
   let end = tokens.length;
   if (tokens[end - 1] === eot) end--;
@@ -59,7 +68,7 @@ export function tokensToSegments(tokens: readonly number[], logprobs: readonly n
     pieces.push({ from: 0, to: end, start: startTs, end: endTs });
   }
 
-  const segments: Segment[] = [];
+  const segments: { segment: Segment; textTokens: number[] }[] = [];
   for (const piece of pieces) {
     // A segment that opens past the real audio was dreamt up in the zero padding.
     if (piece.start >= duration) continue;
@@ -69,11 +78,14 @@ export function tokensToSegments(tokens: readonly number[], logprobs: readonly n
     const lps = logprobs.slice(piece.from, piece.to);
     const start = clamp(piece.start);
     segments.push({
-      text,
-      start,
-      end: Math.max(start, clamp(piece.end)),
-      avgLogprob: lps.length > 0 ? lps.reduce((a, b) => a + b, 0) / lps.length : 0,
-      noSpeechProb: options.noSpeechProb,
+      segment: {
+        text,
+        start,
+        end: Math.max(start, clamp(piece.end)),
+        avgLogprob: lps.length > 0 ? lps.reduce((a, b) => a + b, 0) / lps.length : 0,
+        noSpeechProb: options.noSpeechProb,
+      },
+      textTokens: ids.filter((t) => t < eot),
     });
   }
   return segments;

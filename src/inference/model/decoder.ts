@@ -32,10 +32,28 @@ export interface DecoderRunner {
    * out) the KV cache; the running batch is left as it was.
    */
   logitsOnly(encoderStates: ort.Tensor, prompts: readonly (readonly number[])[]): Promise<DecoderLogits>;
+  /**
+   * Decoder layers whose cross-attention weights the graph outputs
+   * (`cross_attentions.{layer}`, [rows, heads, positions, frames]); 0 when it outputs none.
+   */
+  readonly crossAttentionLayers: number;
+  /**
+   * A cache-less pass over one row's `tokens` that returns its logits and the
+   * cross-attention weights of the given layers (the running batch is left as it was).
+   */
+  attend(encoderStates: ort.Tensor, tokens: readonly number[], layers: readonly number[]): Promise<{ logits: DecoderLogits; attentions: Map<number, CrossAttention> }>;
   /** Feeds one token per current row; returns logits [rows, 1, vocab]. */
   step(tokens: readonly number[]): Promise<DecoderLogits>;
   /** Keeps only the given current rows, in that order (batch shrink when rows finish). */
   keepRows(rows: readonly number[]): Promise<void>;
+}
+
+/** One layer's cross-attention weights, float32 [heads, positions, frames]. */
+export interface CrossAttention {
+  data: Float32Array;
+  heads: number;
+  positions: number;
+  frames: number;
 }
 
 interface PastName {
@@ -77,6 +95,8 @@ export function createDecoderRunner(
   if (missingOutputs.length > 0) throw new ValidationError(`decoder graph lacks outputs: ${missingOutputs.join(', ')}`);
   const firstFetch = ['logits', ...pasts.map((p) => p.output)];
   const stepFetch = ['logits', ...pasts.filter((p) => p.kind === 'decoder').map((p) => p.output)];
+  let crossAttentionLayers = 0;
+  while (session.outputNames.includes(`cross_attentions.${crossAttentionLayers}`)) crossAttentionLayers++;
   const pastType = (name: string): 'float32' | 'float16' => (declaredType(session, name, 'input') === 'float16' ? 'float16' : 'float32');
 
   let encoderStates: ort.Tensor | undefined;
@@ -111,6 +131,20 @@ export function createDecoderRunner(
   return {
     get rows() {
       return rows;
+    },
+    crossAttentionLayers,
+    async attend(states, tokens, layers) {
+      const missing = layers.filter((l) => !(l >= 0 && l < crossAttentionLayers));
+      if (missing.length > 0) throw new ValidationError(`decoder graph outputs no cross-attention for layers ${missing.join(', ')}`);
+      const names = [...new Set(layers)].map((l) => `cross_attentions.${l}`);
+      const out = await firstPass(states, [tokens], ['logits', ...names]);
+      const attentions = new Map<number, CrossAttention>();
+      for (const layer of new Set(layers)) {
+        const tensor = out[`cross_attentions.${layer}`];
+        const [, heads, positions, frames] = tensor.dims;
+        attentions.set(layer, { data: float32Data(tensor), heads, positions, frames });
+      }
+      return { logits: toLogits(out.logits), attentions };
     },
     async start(states, prompts) {
       const out = await firstPass(states, prompts, firstFetch);

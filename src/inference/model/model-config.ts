@@ -21,6 +21,8 @@ export interface WhisperGenerationConfig {
   beginSuppressTokens: number[];
   maxInitialTimestampIndex?: number;
   isMultilingual?: boolean;
+  /** [decoder layer, head] pairs whose cross-attention follows the speech in time (word timestamps); empty when unknown. */
+  alignmentHeads: [number, number][];
 }
 
 export interface WhisperModelConfig {
@@ -57,6 +59,11 @@ const numberOr = (value: unknown, fallback: number): number => (typeof value ===
 const optionalNumber = (value: unknown): number | undefined => (typeof value === 'number' ? value : undefined);
 const numbers = (value: unknown): number[] => (Array.isArray(value) ? value.filter((v): v is number => typeof v === 'number') : []);
 
+const alignmentHeads = (value: unknown): [number, number][] =>
+  Array.isArray(value)
+    ? value.filter((v): v is [number, number] => Array.isArray(v) && v.length === 2 && v.every((n) => Number.isInteger(n) && n >= 0))
+    : [];
+
 /**
  * Parses the configs of a transformers.js-layout model folder.
  * generation_config.json is optional (its fields then come from config.json).
@@ -89,6 +96,7 @@ export function loadModelConfig(modelDir: string): WhisperModelConfig {
       beginSuppressTokens: numbers(pick('begin_suppress_tokens')),
       maxInitialTimestampIndex: optionalNumber(pick('max_initial_timestamp_index')),
       isMultilingual: typeof generation.is_multilingual === 'boolean' ? generation.is_multilingual : undefined,
+      alignmentHeads: alignmentHeads(pick('alignment_heads')),
     },
     features: logMelConfigFromPreprocessor(preprocessor),
   };
