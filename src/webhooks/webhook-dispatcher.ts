@@ -12,7 +12,7 @@ import { type MeetingEvent, meetingEventId } from '../core/meetings/meeting-even
 import type { MeetingDocument, MeetingRepository } from '../core/meetings/meeting.repository.js';
 import { buildPayload, publicMeetingId } from './webhook-payload.js';
 import type { WebhookQueue } from './webhook-queue.js';
-import { CALLBACK_ENDPOINT_ID, type WebhookRepository } from './webhook.repository.js';
+import { CALLBACK_ENDPOINT_ID, deliveryIdFor, type WebhookRepository } from './webhook.repository.js';
 
 export interface WebhookDispatcherOptions {
   meetings: Pick<MeetingRepository, 'withPendingEvents' | 'clearPendingEvents' | 'listByProject'>;
@@ -48,6 +48,9 @@ const PAGE = 200;
 /** How often old delivery logs are pruned (FerretDB, the test stand-in, has no TTL indexes). */
 const PRUNE_EVERY_MS = 3600_000;
 
+/** Meetings (or deliveries) a pass handles at once. */
+const CONCURRENCY = 8;
+
 /** Meetings whose last progress event a dispatcher remembers. */
 const PROGRESS_KEPT = 10_000;
 
@@ -62,9 +65,12 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
   let stopped = false;
   const failing = { record: false, enqueue: false, prune: false };
 
+  /** Set when an add failed in this pass (Redis away): the rest of the pass leaves adding to the enqueue step. */
+  let queueFailed = false;
+
   const recordOutboxes = async (): Promise<number> => {
     let recorded = 0;
-    for (const meeting of await meetings.withPendingEvents(PAGE)) {
+    await forEachLimited(await meetings.withPendingEvents(PAGE), CONCURRENCY, async (meeting) => {
       const events = meeting.pendingEvents ?? [];
       for (const event of events) {
         await recordEvent(meeting, event);
@@ -74,7 +80,7 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
         // Deleted meanwhile: its events are recorded, nothing is left to clear.
         if ((err as { code?: string }).code !== 'NOT_FOUND') throw err;
       });
-    }
+    });
     return recorded;
   };
 
@@ -86,15 +92,26 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
     const meetingId = publicMeetingId(meeting);
     await repository.recordEvent({ _id: event.id, projectId: meeting.projectId, meetingId, type: event.type, payload, createdAt: event.at }, targets);
     log.debug({ eventId: event.id, type: event.type, meetingId: meeting._id, receivers: targets.length }, 'webhook event recorded');
+    // Queue the new deliveries now rather than at the enqueue step; one that fails here is left to that step.
+    for (const target of targets) {
+      if (queueFailed) break;
+      const id = deliveryIdFor(event.id, target.endpointId);
+      try {
+        await queue.add(id, id);
+        await repository.markEnqueued(id, id);
+      } catch {
+        queueFailed = true;
+      }
+    }
   };
 
   const enqueuePending = async (): Promise<number> => {
     let enqueued = 0;
-    for (const delivery of await repository.deliveriesToEnqueue(new Date(Date.now() - requeueAfterMs), PAGE)) {
+    await forEachLimited(await repository.deliveriesToEnqueue(new Date(Date.now() - requeueAfterMs), PAGE), CONCURRENCY, async (delivery) => {
       await queue.add(delivery._id, delivery.jobId);
       await repository.markEnqueued(delivery._id, delivery.jobId);
       enqueued++;
-    }
+    });
     return enqueued;
   };
 
@@ -133,6 +150,7 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
   };
 
   const pass = async (): Promise<DispatchReport> => {
+    queueFailed = false;
     const events = await step('record', recordOutboxes);
     const progress = await step('record', emitProgress);
     const enqueued = await step('enqueue', enqueuePending);
@@ -163,4 +181,15 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
       await running;
     },
   };
+}
+
+/** Runs `fn` on every item, at most `limit` at a time; rejects with the first error once the running ones have settled. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const run = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, run));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
