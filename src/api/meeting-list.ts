@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
+import { publicMeetingId } from '../core/meetings/meeting-key.js';
 import type { MeetingDocument, MeetingListQuery } from '../core/meetings/meeting.repository.js';
 import { TRANSCRIPTION_STATUSES } from '../core/meetings/meeting-state.js';
 import { ID_PATTERN } from './validation.js';
@@ -25,15 +26,18 @@ export const listQuery = z.strictObject({
   cursor: z.string().max(200).optional(),
 });
 
-/** The cursor names the last meeting of a page: its creation time and id, base64url-encoded. */
+/** The cursor names the last meeting of a page: its creation time and key (`_id`), base64url-encoded. */
 export function encodeCursor(meeting: Pick<MeetingDocument, '_id' | 'createdAt'>): string {
   return Buffer.from(`${meeting.createdAt.getTime()}:${meeting._id}`, 'utf8').toString('base64url');
 }
 
+/** A meeting key `<projectId>.<meetingId>`, or a bare id (meetings registered before ids were scoped). */
+const CURSOR_KEY = new RegExp(`^(?:${ID_PATTERN.source.slice(1, -1)}\\.)?${ID_PATTERN.source.slice(1, -1)}$`);
+
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [ms, id] = Buffer.from(cursor, 'base64url').toString('utf8').split(/:(.*)/s);
   const createdAt = new Date(Number(ms));
-  if (!/^\d+$/.test(ms ?? '') || Number.isNaN(createdAt.getTime()) || !ID_PATTERN.test(id ?? '')) {
+  if (!/^\d+$/.test(ms ?? '') || Number.isNaN(createdAt.getTime()) || !CURSOR_KEY.test(id ?? '')) {
     throw new ValidationError('cursor: not a cursor this API gave out (use nextCursor of the previous page)');
   }
   return { createdAt, id };
@@ -54,7 +58,7 @@ export function toListQuery(q: z.output<typeof listQuery>): MeetingListQuery {
 export function meetingSummary(m: MeetingDocument) {
   const failure = m.metadata.transcription;
   return {
-    meetingId: m._id,
+    meetingId: publicMeetingId(m),
     status: m.transcriptionStatus,
     progress: m.transcriptionProgress,
     durationSec: m.audio.durationSec,

@@ -13,8 +13,8 @@ export const idSchema = z.string().regex(ID_PATTERN, 'expected 1-64 letters, dig
 export const projectParams = z.object({ projectId: idSchema });
 export const meetingParams = z.object({ projectId: idSchema, meetingId: idSchema });
 
-/** Job ids are `transcription-<meetingId>`; anything with other characters cannot exist. */
-export const jobParams = z.object({ jobId: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'expected 1-128 letters, digits, "-" or "_"') });
+/** Job ids are `transcription-<projectId>.<meetingId>` (see meeting-key.ts); anything with other characters cannot exist. */
+export const jobParams = z.object({ jobId: z.string().regex(/^[A-Za-z0-9_.-]{1,160}$/, 'expected 1-160 letters, digits, ".", "-" or "_"') });
 
 /** What the hook needs of a zod error (zod 4's classic and core errors both fit). */
 interface IssueList {

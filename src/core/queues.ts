@@ -30,7 +30,7 @@ export interface TranscriptionJobData {
   interactive?: boolean;
 }
 
-/** One job per meeting: a second start finds the same id and adds no twin. */
+/** One job per meeting, named by its key (`<projectId>.<meetingId>`, see meeting-key.ts): a second start finds the same id and adds no twin. */
 export function jobIdFor(meetingId: string): string {
   return `transcription-${meetingId}`;
 }

@@ -2,6 +2,7 @@ import type { Config } from './config.js';
 import { AppError, ConflictError, UnavailableError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { MeetingDocument, MeetingRepository, QueueKind, RequestedMeeting, TranscriptionOptions } from './meetings/meeting.repository.js';
+import { publicMeetingId } from './meetings/meeting-key.js';
 import { isLive } from './meetings/meeting-state.js';
 import { jobIdFor, routeByDuration, type TranscriptionJobData } from './queues.js';
 import { type JobOutcome, type JobStatus, QueueCommandError, type TranscriptionQueues } from './transcription-queues.js';
@@ -60,7 +61,7 @@ export class TranscriptionService {
     if (meeting.transcriptionStatus === 'failed') throw new ConflictError(`meeting ${meetingId} failed; use the retry endpoint to try again`);
     assertAudioKept(meeting);
     const route = routeByDuration(meeting.audio.durationSec, this.queueConfig);
-    const jobId = jobIdFor(meetingId);
+    const jobId = jobIdFor(meeting._id);
     // A canceled meeting's job may still be finishing its chunk: that job is not this start's.
     if (meeting.transcriptionRequestedAt && isLive(meeting.transcriptionStatus)) {
       const live = await this.queues.isLive(jobId).catch((err: unknown) => {
@@ -69,7 +70,7 @@ export class TranscriptionService {
       });
       if (live !== false) return { jobId, queue: meeting.queue ?? route.kind, state: live ? 'existing' : 'deferred' };
     }
-    const recorded = await this.meetings.recordTranscriptionRequest(meetingId, route.kind, jobId, options);
+    const recorded = await this.meetings.recordTranscriptionRequest(meeting._id, route.kind, jobId, options);
     return this.enqueueRequest(recorded);
   }
 
@@ -90,7 +91,7 @@ export class TranscriptionService {
    */
   async cancel(projectId: string, meetingId: string): Promise<{ status: 'canceled'; job: 'removed' | 'active' | 'missing' | 'unknown' }> {
     const meeting = await this.meetings.cancel(projectId, meetingId);
-    const job = await this.queues.removeUnlessActive(meeting.jobId ?? jobIdFor(meetingId)).catch((err: unknown) => {
+    const job = await this.queues.removeUnlessActive(meeting.jobId ?? jobIdFor(meeting._id)).catch((err: unknown) => {
       if (err instanceof UnavailableError || err instanceof QueueCommandError) return 'unknown' as const;
       throw err;
     });
@@ -148,13 +149,13 @@ export class TranscriptionService {
       await this.meetings
         .failRequest(meeting._id, failure, meeting.transcriptionRequestedAt)
         .then((failed) => (report.failed += failed ? 1 : 0))
-        .catch((err: unknown) => this.log.warn({ err, meetingId: meeting._id }, 'reconciler could not mark meeting failed'));
+        .catch((err: unknown) => this.log.warn({ err, meetingId: publicMeetingId(meeting), projectId: meeting.projectId }, 'reconciler could not mark meeting failed'));
       return;
     }
     const res = await this.enqueue(meeting);
     if (res.state === 'queued') {
       report.enqueued++;
-      this.log.warn({ meetingId: meeting._id, jobId: res.jobId, previous: status?.status ?? 'missing' }, 'reconciler enqueued a live meeting without a live job');
+      this.log.warn({ meetingId: publicMeetingId(meeting), projectId: meeting.projectId, jobId: res.jobId, previous: status?.status ?? 'missing' }, 'reconciler enqueued a live meeting without a live job');
     }
   }
 
@@ -169,7 +170,7 @@ export class TranscriptionService {
     } catch (err) {
       if (!(err instanceof QueueCommandError)) throw err;
       await this.failRefused(meeting, err);
-      throw new AppError('QUEUE_REFUSED', 500, `meeting ${meeting._id}: ${QUEUE_REFUSED_MESSAGE}; the meeting is marked failed`);
+      throw new AppError('QUEUE_REFUSED', 500, `meeting ${publicMeetingId(meeting)}: ${QUEUE_REFUSED_MESSAGE}; the meeting is marked failed`);
     }
   }
 
@@ -192,13 +193,13 @@ export class TranscriptionService {
     try {
       const res = await this.queues.enqueue(data);
       if (res.superseded) {
-        this.log.info({ meetingId: meeting._id, jobId: res.jobId }, 'the previous request\'s job is still finishing; the reconciler enqueues this one');
+        this.log.info({ meetingId: publicMeetingId(meeting), projectId: meeting.projectId, jobId: res.jobId }, 'the previous request\'s job is still finishing; the reconciler enqueues this one');
         return { jobId: res.jobId, queue: route.kind, state: 'deferred' };
       }
       return { jobId: res.jobId, queue: res.queue, state: res.created ? 'queued' : 'existing' };
     } catch (err) {
       if (!(err instanceof UnavailableError)) throw err;
-      this.log.warn({ meetingId: meeting._id, err: { message: err.message } }, 'redis unavailable: transcription recorded, enqueue deferred to the reconciler');
+      this.log.warn({ meetingId: publicMeetingId(meeting), projectId: meeting.projectId, err: { message: err.message } }, 'redis unavailable: transcription recorded, enqueue deferred to the reconciler');
       return { jobId: jobIdFor(meeting._id), queue: route.kind, state: 'deferred' };
     }
   }
@@ -214,7 +215,7 @@ export class TranscriptionService {
 /** A meeting whose upload retention removed can never be transcribed again. */
 function assertAudioKept(meeting: MeetingDocument): void {
   if (meeting.audio.removedAt) {
-    throw new ConflictError(`meeting ${meeting._id}: its audio was removed by retention on ${meeting.audio.removedAt.toISOString()}; upload it again as a new meeting`);
+    throw new ConflictError(`meeting ${publicMeetingId(meeting)}: its audio was removed by retention on ${meeting.audio.removedAt.toISOString()}; upload it again as a new meeting`);
   }
 }
 

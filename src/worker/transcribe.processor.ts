@@ -12,6 +12,7 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { meetingIdOfKey } from '../core/meetings/meeting-key.js';
 import type { MeetingRepository } from '../core/meetings/meeting.repository.js';
 import type { SegmentRepository } from '../core/meetings/segment.repository.js';
 import type { ServiceMetrics } from '../core/metrics.js';
@@ -61,7 +62,8 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
     const { meetingId, queue } = job.data;
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
-    const log = deps.logger.child({ jobId: job.id, meetingId, queue, attempt });
+    // Logs name the meeting as its clients do (its id and project), not by its key.
+    const log = deps.logger.child({ jobId: job.id, meetingId: meetingIdOfKey(job.data.projectId, meetingId), projectId: job.data.projectId, queue, attempt });
     const startedAt = Date.now();
 
     const deadline = new AttemptDeadline(job.data.timeoutMs);

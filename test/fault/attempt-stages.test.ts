@@ -74,7 +74,7 @@ describe('a header that understates the duration', () => {
     expect(raised).toMatchObject({ routedQueue: 'large', timeoutMs: expect.any(Number) });
     expect(Number(raised.durationSec)).toBeGreaterThan(90);
     await waitForStatus(stack, 'p', 'understated', 'completed', 180_000);
-    const job = await settledJob(stack.regular, 'transcription-understated', 'completed');
+    const job = await settledJob(stack.regular, 'transcription-p.understated', 'completed');
     expect(job.attemptsMade).toBe(1);
     worker.signal('SIGTERM');
     await worker.exited;
@@ -95,7 +95,7 @@ describe('a full temp folder', () => {
 
     execFileSync('mount', ['-o', 'remount,size=64m', smallTemp]);
     await waitForStatus(stack, 'p', 'full', 'completed', 180_000);
-    const job = await settledJob(stack.large, 'transcription-full', 'completed');
+    const job = await settledJob(stack.large, 'transcription-p.full', 'completed');
     expect(job.attemptsMade).toBe(1);
     worker.signal('SIGTERM');
     await worker.exited;

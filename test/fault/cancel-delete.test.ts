@@ -38,7 +38,7 @@ describe('cancel while a worker transcribes', () => {
     expect(await res.json()).toMatchObject({ status: 'canceled', job: 'active' });
     await worker.waitForLog(STOPPED('canceled', 'cx'), 60_000);
     const savedBefore = chunksSavedBy(worker.logs(), 'cx');
-    const meeting = await stack.db.collection('meetings').findOne({ _id: 'cx' as never });
+    const meeting = await stack.db.collection('meetings').findOne({ _id: 'p.cx' as never });
     expect(meeting?.transcriptionStatus).toBe('canceled');
     expect([...(meeting?.doneChunks as number[])].sort((a, b) => a - b)).toEqual([...savedBefore].sort((a, b) => a - b));
     const kept = (await storedSegments(stack, 'cx')).docs.length;
@@ -78,11 +78,11 @@ describe('delete while a worker transcribes', () => {
     await expect.poll(async () => (await stack.api('/api/projects/p/meetings/dx', { method: 'DELETE' })).status, { timeout: 15_000, interval: 300 }).toBe(204);
     await new Promise((r) => setTimeout(r, 2000));
 
-    expect(await stack.db.collection('meetings').countDocuments({ _id: 'dx' as never })).toBe(0);
-    expect(await stack.db.collection('segments').countDocuments({ meetingId: 'dx' })).toBe(0);
-    expect(await stack.db.collection('meeting_changes').countDocuments({ meetingId: 'dx' })).toBe(0);
-    expect(await stack.db.collection('meeting_tombstones').countDocuments({ _id: 'dx' as never })).toBe(1);
-    expect(await stack.regular.getJob('transcription-dx')).toBeUndefined();
+    expect(await stack.db.collection('meetings').countDocuments({ _id: 'p.dx' as never })).toBe(0);
+    expect(await stack.db.collection('segments').countDocuments({ meetingId: 'p.dx' })).toBe(0);
+    expect(await stack.db.collection('meeting_changes').countDocuments({ meetingId: 'p.dx' })).toBe(0);
+    expect(await stack.db.collection('meeting_tombstones').countDocuments({ _id: 'p.dx' as never })).toBe(1);
+    expect(await stack.regular.getJob('transcription-p.dx')).toBeUndefined();
     expect((await readdir(stack.env.STORAGE_DIR, { recursive: true })).filter((f) => f.includes('dx'))).toEqual([]);
     // A chunk is logged as saved only once its checkpoint is in: none after the delete answered.
     const lateSaves = worker.logs().filter((l) => l.msg === 'chunk saved' && l.meetingId === 'dx' && Number(l.time) > deletedAt);

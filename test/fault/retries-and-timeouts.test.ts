@@ -53,7 +53,7 @@ describe('all attempts exhausted', () => {
     expect(final.error?.errorMessage).not.toContain(stack.audioRoot);
     expect(final.error?.errorMessage).toContain('<server path>');
     expect(Number.isNaN(Date.parse(String(final.error?.lastAttempt)))).toBe(false);
-    const job = await settledJob(stack.regular, 'transcription-exhaust', 'failed');
+    const job = await settledJob(stack.regular, 'transcription-p.exhaust', 'failed');
     expect(job.attemptsMade).toBe(3);
     expect(job.opts.removeOnFail).toEqual({ age: 7 * 24 * 3600 });
     expect(job.failedReason).toMatch(/^audio file not readable: <server path> \(ENOENT\)$/);
@@ -64,7 +64,7 @@ describe('all attempts exhausted', () => {
     const retry = await stack.api('/api/projects/p/meetings/exhaust/transcription/retry', { method: 'POST' });
     expect(retry.status).toBe(202);
     // The retry's job carries the start's options (issue 10, item 1).
-    expect((await stack.regular.getJob('transcription-exhaust'))?.data.options).toEqual({ language: 'en', task: 'transcribe' });
+    expect((await stack.regular.getJob('transcription-p.exhaust'))?.data.options).toEqual({ language: 'en', task: 'transcribe' });
     const { final: done } = await waitForStatus(stack, 'p', 'exhaust', 'completed', 60_000);
     expect(done.error).toBeNull();
     expect(done.segmentsSaved).toBeGreaterThan(0);
@@ -82,7 +82,7 @@ describe('timeouts', () => {
     expect(JSON.stringify(timedOut)).toMatch(/time limit of 5000 ms \(regular queue\)/);
     const second = await worker.waitForLog((l) => l.msg === 'job started' && l.meetingId === 'slow' && l.attempt === 2, 30_000);
     expect(Number(second.resumedChunks)).toBeGreaterThan(0);
-    const meeting = await stack.db.collection('meetings').findOne({ _id: 'slow' as never });
+    const meeting = await stack.db.collection('meetings').findOne({ _id: 'p.slow' as never });
     expect(meeting?.transcriptionStatus).toBe('processing');
   }, 180_000);
 
@@ -90,10 +90,10 @@ describe('timeouts', () => {
     await registerMeeting(stack, 'p', 'long', longformClip(110));
     const started = await startTranscription(stack, 'p', 'long');
     expect(started.queue).toBe('large');
-    const job = await stack.large.getJob('transcription-long');
+    const job = await stack.large.getJob('transcription-p.long');
     expect(job?.data.timeoutMs).toBe(Math.ceil(110 * 1000 * 2));
     await waitForStatus(stack, 'p', 'long', 'completed', 240_000);
-    const done = await settledJob(stack.large, 'transcription-long', 'completed');
+    const done = await settledJob(stack.large, 'transcription-p.long', 'completed');
     expect(done.attemptsMade).toBe(1);
     const { duplicateKeys } = await storedSegments(stack, 'long');
     expect(duplicateKeys).toEqual([]);

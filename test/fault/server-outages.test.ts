@@ -83,7 +83,7 @@ describe('MongoDB (FerretDB) lost mid-job', () => {
     // The save fails, the attempt stops and the job backs off (BullMQ's delayed set) without spending an attempt.
     const stopped = await anyWorkerLog((l) => l.meetingId === 'm-long' && String(l.msg).startsWith('mongodb unreachable; job attempt stopped'), 60_000);
     expect(Number(stopped.delayMs)).toBeGreaterThan(0);
-    const delayed = await stack.regular.getJob('transcription-m-long');
+    const delayed = await stack.regular.getJob('transcription-p.m-long');
     expect(['delayed', 'waiting', 'active']).toContain(await delayed?.getState());
     // The API still answers promptly (503 for what needs MongoDB).
     const during = await timed(() => stack.api('/api/projects/p/meetings/m-long/transcription'));
@@ -100,7 +100,7 @@ describe('MongoDB (FerretDB) lost mid-job', () => {
     const { duplicateKeys, duplicateSpans } = await storedSegments(stack, 'm-long');
     expect(duplicateKeys).toEqual([]);
     expect(duplicateSpans).toEqual([]);
-    const job = await settledJob(stack.regular, 'transcription-m-long', 'completed');
+    const job = await settledJob(stack.regular, 'transcription-p.m-long', 'completed');
     // Better than the guide's Scenario 3: the outage cost no attempt (BullMQ counts only the completing one).
     expect(job.attemptsMade).toBe(1);
     expect(job.attemptsStarted).toBeGreaterThanOrEqual(2);

@@ -49,7 +49,7 @@ describe('SIGTERM mid-job', () => {
     busy.signal('SIGTERM');
     const handedBack = await busy.waitForLog(byMsg('job handed back to the queue (shutdown)'), GRACE_MS);
     // Read BullMQ's own record right after the hand-back: no attempt was spent.
-    const job = await stack.regular.getJob('transcription-term');
+    const job = await stack.regular.getJob('transcription-p.term');
     expect(job?.attemptsMade).toBe(0);
     const exit = await busy.exited;
     expect(exit.code).toBe(0);
@@ -60,7 +60,7 @@ describe('SIGTERM mid-job', () => {
     console.log(`graceful hand-back: resumed ${handBackMs} ms after the hand-back, ${Number(resumed.time) - sentAt} ms after SIGTERM`);
     expect(handBackMs).toBeLessThan(2000);
     await waitForStatus(stack, 'p', 'term', 'completed', 180_000);
-    const done = await settledJob(stack.regular, 'transcription-term', 'completed');
+    const done = await settledJob(stack.regular, 'transcription-p.term', 'completed');
     expect(done.attemptsMade).toBe(1);
     expect(done.stalledCounter).toBe(0);
   }, 300_000);
@@ -104,7 +104,7 @@ describe('two deploys in a row', () => {
     }
     const { seen } = await waitForStatus(stack, 'p', 'deploys', 'completed', 240_000);
     expect(seen.some((s) => s.status === 'failed')).toBe(false);
-    const job = await settledJob(stack.regular, 'transcription-deploys', 'completed');
+    const job = await settledJob(stack.regular, 'transcription-p.deploys', 'completed');
     expect(job.attemptsMade).toBe(1);
     const { duplicateKeys } = await storedSegments(stack, 'deploys');
     expect(duplicateKeys).toEqual([]);

@@ -57,7 +57,7 @@ describe('worker crash (kill -9)', () => {
     expect(duplicateSpans).toEqual([]);
     const redone = chunksSavedBy(survivor.logs(), 'crash').filter((c) => chunksSavedBy(victim.logs(), 'crash').includes(c));
     expect(redone.length).toBeLessThanOrEqual(Number(stack.env.INFERENCE_BATCH_SIZE));
-    const job = await settledJob(stack.regular, 'transcription-crash', 'completed');
+    const job = await settledJob(stack.regular, 'transcription-p.crash', 'completed');
     expect(job.stalledCounter).toBe(1);
     await stack.startWorker('crash-a2'); // keep two workers for the next test
   }, 300_000);
@@ -86,11 +86,11 @@ describe('zombie worker (SIGSTOP past its lock, then SIGCONT)', () => {
     const { duplicateKeys, duplicateSpans } = await storedSegments(stack, 'zombie');
     expect(duplicateKeys).toEqual([]);
     expect(duplicateSpans).toEqual([]);
-    const meeting = await stack.db.collection('meetings').findOne({ _id: 'zombie' as never });
+    const meeting = await stack.db.collection('meetings').findOne({ _id: 'p.zombie' as never });
     expect(meeting?.epoch).toBe(2);
     // Every stored segment was written by the owner, or by the zombie for a chunk it saved before it lost the job.
-    const zombieChunks = await stack.db.collection('segments').distinct('chunk', { meetingId: 'zombie', epoch: 1 });
+    const zombieChunks = await stack.db.collection('segments').distinct('chunk', { meetingId: 'p.zombie', epoch: 1 });
     expect(zombieChunks.every((c) => savedBeforeTakeover.includes(Number(c)))).toBe(true);
-    expect(await stack.db.collection('segments').countDocuments({ meetingId: 'zombie', epoch: { $nin: [1, 2] } })).toBe(0);
+    expect(await stack.db.collection('segments').countDocuments({ meetingId: 'p.zombie', epoch: { $nin: [1, 2] } })).toBe(0);
   }, 300_000);
 });

@@ -62,7 +62,9 @@ export async function waitForStatus(
 
 /** Segments of a meeting as stored, and the (chunk, index) keys or texts seen more than once. */
 export async function storedSegments(stack: Stack, meetingId: string) {
-  const docs = await stack.db.collection('segments').find({ meetingId }).sort({ chunk: 1, index: 1 }).toArray();
+  // Segments are stored under the meeting's key (`<projectId>.<meetingId>`); tests name meetings by their id.
+  const meeting = await stack.db.collection<{ _id: string }>('meetings').findOne({ meetingId });
+  const docs = await stack.db.collection('segments').find({ meetingId: meeting?._id ?? meetingId }).sort({ chunk: 1, index: 1 }).toArray();
   const keys = docs.map((d) => `${d.chunk}:${d.index}`);
   const spans = docs.map((d) => `${Number(d.start).toFixed(2)}|${d.text}`);
   return {

@@ -263,3 +263,52 @@ describe('npm run keys (the CLI, as a real process)', () => {
     expect(await h.mongo.db.collection('api_keys').countDocuments()).toBe(before);
   }, 120_000);
 });
+
+describe('meeting ids are per project', () => {
+  const status = async (projectId: string, meetingId: string) => {
+    const res = await h.request(`/api/projects/${projectId}/meetings/${meetingId}/transcription`);
+    return { code: res.status, body: (await res.json()) as Body };
+  };
+
+  it('the same id in two projects makes two independent meetings; a 409 only within one project', async () => {
+    expect((await registerByUri('pa', 'shared', API_KEY)).status).toBe(201);
+    const second = await registerByUri('pb', 'shared', API_KEY);
+    expect(second.status).toBe(201);
+    expect(((await second.json()) as Body).meetingId).toBe('shared');
+    expect(second.headers.get('Location')).toBe('/api/projects/pb/meetings/shared/transcription');
+    const again = await registerByUri('pa', 'shared', API_KEY);
+    expect(again.status).toBe(409);
+
+    const started = await h.request('/api/projects/pa/meetings/shared/transcription/start', { method: 'POST' });
+    expect(((await started.json()) as Body).jobId).toBe('transcription-pa.shared');
+    const [a, b] = [await status('pa', 'shared'), await status('pb', 'shared')];
+    expect(a.body).toMatchObject({ meetingId: 'shared', projectId: 'pa', jobId: 'transcription-pa.shared', jobState: 'waiting' });
+    expect(b.body).toMatchObject({ meetingId: 'shared', projectId: 'pb', jobId: null, jobState: null });
+    const job = (await (await h.request('/api/jobs/transcription-pa.shared')).json()) as Body;
+    expect(job.data).toMatchObject({ meetingId: 'shared', projectId: 'pa' });
+    const listed = (await (await h.request('/api/projects/pb/meetings')).json()) as Body;
+    expect(listed.meetings.map((m: Body) => m.meetingId)).toEqual(['shared']);
+
+    expect((await h.request('/api/projects/pa/meetings/shared', { method: 'DELETE' })).status).toBe(204);
+    expect((await status('pa', 'shared')).code).toBe(404);
+    expect((await status('pb', 'shared')).body.status).toBe('pending');
+    // The deleted id stays taken in its project only.
+    expect((await registerByUri('pa', 'shared', API_KEY)).status).toBe(409);
+    expect((await registerByUri('pc', 'shared', API_KEY)).status).toBe(201);
+  });
+
+  it('a meeting stored under its bare id (registered before ids were scoped) is still found, and its id stays taken', async () => {
+    const audio = { path: join(h.audioRoot, 'k-own.wav'), source: 'uri' as const, durationSec: 11, sizeBytes: 1, sha256: 'x', codec: 'pcm_s16le', formatName: 'wav' };
+    // What such a document looks like: `_id` is the meeting id, and there is no meetingId field.
+    await h.meetings.create({ id: 'legacy-2', projectId: 'pold', audio });
+    await h.mongo.db.collection('meetings').updateOne({ _id: 'legacy-2' as never }, { $unset: { meetingId: '' } });
+    const found = await status('pold', 'legacy-2');
+    expect(found.code).toBe(200);
+    expect(found.body.meetingId).toBe('legacy-2');
+    expect((await status('other', 'legacy-2')).code).toBe(404);
+    expect((await registerByUri('pold', 'legacy-2', API_KEY)).status).toBe(409);
+    expect((await registerByUri('pnew', 'legacy-2', API_KEY)).status).toBe(201);
+    const started = await h.request('/api/projects/pold/meetings/legacy-2/transcription/start', { method: 'POST' });
+    expect(((await started.json()) as Body).jobId).toBe('transcription-legacy-2');
+  });
+});

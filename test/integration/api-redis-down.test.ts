@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { meetingKey } from '../../src/core/meetings/meeting-key.js';
 import { jobIdFor } from '../../src/core/queues.js';
 import { type ServerHandle, startRedisServer } from '../helpers/servers.js';
 import { type ApiHarness, createHarness, JFK, uploadForm } from './api-harness.js';
@@ -44,11 +45,11 @@ describe('with Redis down', () => {
       }),
     );
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({ jobId: jobIdFor(meetingId), queue: 'regular', state: 'deferred' });
+    expect(await res.json()).toEqual({ jobId: jobIdFor(meetingKey('p1', meetingId)), queue: 'regular', state: 'deferred' });
     expect(ms).toBeLessThan(2000);
     const doc = await h.meetings.get('p1', meetingId);
     expect(doc.transcriptionRequestedAt).toBeInstanceOf(Date);
-    expect(doc.jobId).toBe(jobIdFor(meetingId));
+    expect(doc.jobId).toBe(jobIdFor(meetingKey('p1', meetingId)));
     expect(doc.transcriptionOptions).toEqual({ language: 'de', task: 'translate' });
   });
 
@@ -60,7 +61,7 @@ describe('with Redis down', () => {
   });
 
   it('queue metrics and job status answer 503 UNAVAILABLE with Retry-After within 2 s', async () => {
-    for (const path of ['/api/queues/metrics', `/api/jobs/${jobIdFor(meetingId)}`]) {
+    for (const path of ['/api/queues/metrics', `/api/jobs/${jobIdFor(meetingKey('p1', meetingId))}`]) {
       const { res, ms } = await timed(h.request(path));
       expect(res.status, path).toBe(503);
       expect(res.headers.get('Retry-After')).toMatch(/^\d+$/);
@@ -74,7 +75,7 @@ describe('with Redis down', () => {
   it('status still answers from MongoDB, with attempts null', async () => {
     const { res, ms } = await timed(h.request(`/api/projects/p1/meetings/${meetingId}/transcription`));
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ meetingId, status: 'pending', attempts: null, jobState: 'unknown', jobId: jobIdFor(meetingId) });
+    expect(await res.json()).toMatchObject({ meetingId, status: 'pending', attempts: null, jobState: 'unknown', jobId: jobIdFor(meetingKey('p1', meetingId)) });
     expect(ms).toBeLessThan(2000);
   });
 
@@ -100,8 +101,8 @@ describe('after Redis is back', () => {
     const report = await h.service.reconcile();
     expect(report.enqueued).toBe(1);
     // The options of the start made while Redis was down (issue 10, item 1).
-    expect((await h.queues.getJobStatus(jobIdFor(meetingId)))?.data.options).toEqual({ language: 'de', task: 'translate' });
-    const job = await h.request(`/api/jobs/${jobIdFor(meetingId)}`);
+    expect((await h.queues.getJobStatus(jobIdFor(meetingKey('p1', meetingId))))?.data.options).toEqual({ language: 'de', task: 'translate' });
+    const job = await h.request(`/api/jobs/${jobIdFor(meetingKey('p1', meetingId))}`);
     expect(job.status).toBe(200);
     expect(await job.json()).toMatchObject({ status: 'waiting', data: { meetingId } });
     const start = await h.request(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { method: 'POST' });

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { Queue } from 'bullmq';
 import { testClient } from 'hono/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { meetingKey } from '../../src/core/meetings/meeting-key.js';
 import { jobIdFor } from '../../src/core/queues.js';
 import { parseSrt, parseWebVtt } from '../../src/core/transcript-format.js';
 import { memoryLogger } from '../helpers/services.js';
@@ -15,6 +16,9 @@ let h: ApiHarness;
 let jfkBytes: Buffer;
 let seq = 0;
 const newId = (prefix = 'm') => `${prefix}${Date.now().toString(36)}x${seq++}`;
+/** A meeting of project p1: its key (`_id`, job data) and its job id (`transcription-<key>`). */
+const key = (meetingId: string) => meetingKey('p1', meetingId);
+const jobOf = (meetingId: string) => jobIdFor(key(meetingId));
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- bodies are checked field by field by the assertions
 type Body = Record<string, any>;
@@ -144,7 +148,7 @@ describe('POST /api/projects/:projectId/meetings', () => {
     const meetingId = newId();
     expect((await upload('p1', { meetingId })).status).toBe(201);
     const before = await h.snapshot();
-    const res = await upload('p2', { meetingId });
+    const res = await upload('p1', { meetingId });
     expect(res.status).toBe(409);
     expect((await json(res)).error.code).toBe('CONFLICT');
     expect(await h.snapshot()).toEqual(before);
@@ -207,15 +211,16 @@ describe('transcription', () => {
     const meetingId = await register('p1');
     const first = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`);
     expect(first.status).toBe(202);
-    expect(await json(first)).toEqual({ jobId: jobIdFor(meetingId), queue: 'regular', state: 'queued' });
+    expect(await json(first)).toEqual({ jobId: jobOf(meetingId), queue: 'regular', state: 'queued' });
     const queue = new Queue(h.config.queue.regularName, { connection: h.redis, prefix: h.config.queue.prefix });
-    const job = await queue.getJob(jobIdFor(meetingId));
-    expect(job?.data).toMatchObject({ meetingId, projectId: 'p1', durationSec: 11, queue: 'regular' });
+    const job = await queue.getJob(jobOf(meetingId));
+    // Job data holds the meeting's key; answers show the meeting id.
+    expect(job?.data).toMatchObject({ meetingId: key(meetingId), projectId: 'p1', durationSec: 11, queue: 'regular' });
     expect(await job?.getState()).toBe('waiting');
     const second = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`, {});
     expect(second.status).toBe(202);
-    expect(await json(second)).toEqual({ jobId: jobIdFor(meetingId), queue: 'regular', state: 'existing' });
-    expect((await queue.getJobs(['waiting'])).filter((j) => j.data.meetingId === meetingId)).toHaveLength(1);
+    expect(await json(second)).toEqual({ jobId: jobOf(meetingId), queue: 'regular', state: 'existing' });
+    expect((await queue.getJobs(['waiting'])).filter((j) => j.data.meetingId === key(meetingId))).toHaveLength(1);
     await queue.close();
   });
 
@@ -241,7 +246,7 @@ describe('transcription', () => {
     expect((await h.meetings.get('p1', meetingId)).transcriptionRequestedAt).toBeUndefined();
     const ok = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes' });
     expect(ok.status).toBe(202);
-    const status = await h.queues.getJobStatus(jobIdFor(meetingId));
+    const status = await h.queues.getJobStatus(jobOf(meetingId));
     expect(status?.data.options).toEqual({ language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes' });
     expect((await h.meetings.get('p1', meetingId)).transcriptionOptions).toEqual({ language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes' });
   });
@@ -249,19 +254,19 @@ describe('transcription', () => {
   it('routes audio longer than LARGE_QUEUE_THRESHOLD_SEC to the large queue', async () => {
     const meetingId = await register('p1', newId(), LONG_CLIP);
     const res = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`);
-    expect(await json(res)).toEqual({ jobId: jobIdFor(meetingId), queue: 'large', state: 'queued' });
+    expect(await json(res)).toEqual({ jobId: jobOf(meetingId), queue: 'large', state: 'queued' });
     const large = new Queue(h.config.queue.largeName, { connection: h.redis, prefix: h.config.queue.prefix });
-    expect((await large.getJob(jobIdFor(meetingId)))?.data.durationSec).toBeCloseTo(21.53, 2);
+    expect((await large.getJob(jobOf(meetingId)))?.data.durationSec).toBeCloseTo(21.53, 2);
     await large.close();
   });
 
   it('reports status with the job attempts, chunks, segments and timestamps', async () => {
     const meetingId = await register('p1');
     await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`);
-    const claim = await h.meetings.claim(meetingId);
-    await h.meetings.recordPlan(meetingId, claim!.epoch, { planner: 'vad', durationSec: 90, chunks: [0, 1, 2].map((index) => ({ index, start: index * 30, end: index * 30 + 29 })) });
-    await h.segments.saveChunk(meetingId, 0, claim!.epoch, [{ text: 'And so my fellow Americans', start: 0, end: 2.5, avgLogprob: -0.2, noSpeechProb: 0.01 }]);
-    await h.meetings.checkpointChunk(meetingId, claim!.epoch, 0, 33.33);
+    const claim = await h.meetings.claim(key(meetingId));
+    await h.meetings.recordPlan(key(meetingId), claim!.epoch, { planner: 'vad', durationSec: 90, chunks: [0, 1, 2].map((index) => ({ index, start: index * 30, end: index * 30 + 29 })) });
+    await h.segments.saveChunk(key(meetingId), 0, claim!.epoch, [{ text: 'And so my fellow Americans', start: 0, end: 2.5, avgLogprob: -0.2, noSpeechProb: 0.01 }]);
+    await h.meetings.checkpointChunk(key(meetingId), claim!.epoch, 0, 33.33);
     const res = await h.request(`/api/projects/p1/meetings/${meetingId}/transcription`);
     expect(res.status).toBe(200);
     const body = await json(res);
@@ -276,7 +281,7 @@ describe('transcription', () => {
       segmentsSaved: 1,
       chunks: { total: 3, done: 1 },
       queue: 'regular',
-      jobId: jobIdFor(meetingId),
+      jobId: jobOf(meetingId),
     });
     for (const key of ['createdAt', 'startedAt', 'updatedAt']) expect(new Date(body.timestamps[key]).getTime()).toBeGreaterThan(0);
     expect(body.timestamps.completedAt).toBeNull();
@@ -284,11 +289,11 @@ describe('transcription', () => {
 
   it('serves the transcript as JSON, text, SRT and WebVTT, marked partial until completed', async () => {
     const meetingId = await register('p1');
-    const claim = await h.meetings.claim(meetingId);
+    const claim = await h.meetings.claim(key(meetingId));
     const epoch = claim!.epoch;
     // Saved out of order: the transcript must come back in (chunk, index) order.
-    await h.segments.saveChunk(meetingId, 1, epoch, [{ text: ' ask not what your country can do for you,', start: 3.5, end: 7.25, avgLogprob: -0.3, noSpeechProb: 0.02 }]);
-    await h.segments.saveChunk(meetingId, 0, epoch, [
+    await h.segments.saveChunk(key(meetingId), 1, epoch, [{ text: ' ask not what your country can do for you,', start: 3.5, end: 7.25, avgLogprob: -0.3, noSpeechProb: 0.02 }]);
+    await h.segments.saveChunk(key(meetingId), 0, epoch, [
       { text: ' And so my fellow Americans,', start: 0, end: 2.5, avgLogprob: -0.2, noSpeechProb: 0.01 },
       { text: ' <b>&</b>', start: 2.5, end: 3.5, avgLogprob: -0.9, noSpeechProb: 0.3 },
     ]);
@@ -322,7 +327,7 @@ describe('transcription', () => {
     expect(vttBody).toContain('&lt;b&gt;&amp;&lt;/b&gt;');
     expect(parseWebVtt(vttBody).map((c) => c.text)).toEqual(['And so my fellow Americans,', '<b>&</b>', 'ask not what your country can do for you,']);
 
-    await h.meetings.complete(meetingId, epoch);
+    await h.meetings.complete(key(meetingId), epoch);
     const done = await get('vtt');
     expect(done.headers.get('X-Transcript-Partial')).toBe('false');
     expect(await done.text()).not.toContain('NOTE');
@@ -339,8 +344,8 @@ describe('transcription', () => {
     expect(early.status).toBe(409);
     expect((await json(early)).error.code).toBe('CONFLICT');
 
-    const claim = await h.meetings.claim(meetingId);
-    await h.meetings.fail(meetingId, { errorMessage: 'decoder exploded', attempts: 3, lastAttempt: new Date(), code: 'INTERNAL' }, claim!.epoch);
+    const claim = await h.meetings.claim(key(meetingId));
+    await h.meetings.fail(key(meetingId), { errorMessage: 'decoder exploded', attempts: 3, lastAttempt: new Date(), code: 'INTERNAL' }, claim!.epoch);
     const failed = await json(await h.request(`/api/projects/p1/meetings/${meetingId}/transcription`));
     expect(failed).toMatchObject({ status: 'failed', attempts: 3, error: { errorMessage: 'decoder exploded', attempts: 3, code: 'INTERNAL' } });
     const startFailed = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`);
@@ -348,7 +353,7 @@ describe('transcription', () => {
 
     const res = await post(`/api/projects/p1/meetings/${meetingId}/transcription/retry`);
     expect(res.status).toBe(202);
-    expect(await json(res)).toEqual({ jobId: jobIdFor(meetingId), queue: 'regular', state: 'queued' });
+    expect(await json(res)).toEqual({ jobId: jobOf(meetingId), queue: 'regular', state: 'queued' });
     const after = await json(await h.request(`/api/projects/p1/meetings/${meetingId}/transcription`));
     expect(after).toMatchObject({ status: 'pending', error: null, jobState: 'waiting' });
   });
@@ -380,7 +385,7 @@ describe('typed client', () => {
     const meeting = client.api.projects[':projectId'].meetings[':meetingId'];
     const started = await meeting.transcription.start.$post({ param: { projectId: 'p1', meetingId }, json: { language: 'en' } }, { headers });
     expect(started.status).toBe(202);
-    if (started.status === 202) expect((await started.json()).jobId).toBe(jobIdFor(meetingId));
+    if (started.status === 202) expect((await started.json()).jobId).toBe(jobOf(meetingId));
     const status = await meeting.transcription.$get({ param: { projectId: 'p1', meetingId } }, { headers });
     if (status.status !== 200) throw new Error(`status ${status.status}`);
     const body = await status.json();
@@ -395,11 +400,11 @@ describe('operator routes', () => {
   it('GET /api/jobs/:jobId answers the guide\'s shape without file paths', async () => {
     const meetingId = await register('p1');
     await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`);
-    const res = await h.request(`/api/jobs/${jobIdFor(meetingId)}`);
+    const res = await h.request(`/api/jobs/${jobOf(meetingId)}`);
     expect(res.status).toBe(200);
     const body = await json(res);
     expect(body).toEqual({
-      jobId: jobIdFor(meetingId),
+      jobId: jobOf(meetingId),
       queue: 'regular',
       status: 'waiting',
       progress: 0,
@@ -450,7 +455,7 @@ describe('a server running an English-only model', () => {
       expect(refused.status, JSON.stringify(body)).toBe(400);
       expect((await json(refused)).error.message).toMatch(/English-only model tiny\.en/);
     }
-    expect(await en.queues.getJobStatus(jobIdFor('en-only'))).toBeNull();
+    expect(await en.queues.getJobStatus(jobOf('en-only'))).toBeNull();
     const ok = await en.request('/api/projects/p1/meetings/en-only/transcription/start', { method: 'POST', body: JSON.stringify({ language: 'en' }), headers: { 'Content-Type': 'application/json' } });
     expect(ok.status).toBe(202);
   });

@@ -6,10 +6,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { meetingKey } from '../../src/core/meetings/meeting-key.js';
 import { type ApiHarness, createHarness, JFK, uploadForm } from './api-harness.js';
 
 let h: ApiHarness;
 const P = '/api/projects/acme/meetings';
+/** A meeting's key (its `_id`) in project acme. */
+const key = (meetingId: string) => meetingKey('acme', meetingId);
 
 beforeAll(async () => {
   h = await createHarness({ env: { EVENT_STREAM_POLL_MS: '50', MAX_EVENT_STREAMS_PER_KEY: '2' } });
@@ -66,20 +69,20 @@ describe('meeting events (SSE)', () => {
     const events = sseReader(res);
     expect(await events.next()).toMatchObject({ event: 'status', id: '0', data: { status: 'pending', progress: 0 } });
 
-    const claim = (await h.meetings.claim('e1'))!;
-    await h.meetings.recordPlan('e1', claim.epoch, { planner: 'fixed', durationSec: 11, chunks: [{ index: 0, start: 0, end: 6 }, { index: 1, start: 6, end: 11 }] });
+    const claim = (await h.meetings.claim(key('e1')))!;
+    await h.meetings.recordPlan(key('e1'), claim.epoch, { planner: 'fixed', durationSec: 11, chunks: [{ index: 0, start: 0, end: 6 }, { index: 1, start: 6, end: 11 }] });
     // A poll may fall between the claim and the plan: then a status without the chunk total comes first.
     let processing = await events.next();
     if (processing?.data.status === 'processing' && (processing.data.chunks as { total: number | null }).total === null) processing = await events.next();
     expect(processing).toMatchObject({ event: 'status', data: { status: 'processing', chunks: { total: 2, done: 0 } } });
     // Segments saved but not yet checkpointed are not sent: they could still be redone.
-    await h.segments.saveChunk('e1', 0, claim.epoch, [segment(' And so,', 0), segment(' my fellow Americans,', 1)]);
-    await h.meetings.checkpointChunk('e1', claim.epoch, 0, 50);
+    await h.segments.saveChunk(key('e1'), 0, claim.epoch, [segment(' And so,', 0), segment(' my fellow Americans,', 1)]);
+    await h.meetings.checkpointChunk(key('e1'), claim.epoch, 0, 50);
     expect(await events.next()).toMatchObject({ event: 'segments', id: '1', data: { chunk: 0, segments: [{ text: ' And so,' }, { text: ' my fellow Americans,' }] } });
     expect(await events.next()).toMatchObject({ event: 'status', id: '1', data: { progress: 50 } });
-    await h.segments.saveChunk('e1', 1, claim.epoch, [segment(' ask not.', 6)]);
-    await h.meetings.checkpointChunk('e1', claim.epoch, 1, 99.9);
-    await h.meetings.complete('e1', claim.epoch);
+    await h.segments.saveChunk(key('e1'), 1, claim.epoch, [segment(' ask not.', 6)]);
+    await h.meetings.checkpointChunk(key('e1'), claim.epoch, 1, 99.9);
+    await h.meetings.complete(key('e1'), claim.epoch);
     const rest: SseEvent[] = [];
     for (let e = await events.next(); e; e = await events.next()) rest.push(e);
     // One or two status events (99.9 %, then completed) depending on how the writes fall between polls.

@@ -46,6 +46,38 @@ describe('POST /v1/audio/transcriptions (openai client)', () => {
     expect(srt).toMatch(/^1\n00:00:\d\d,\d{3} --> 00:00:\d\d,\d{3}\nAnd so my fellow/);
   }, 120_000);
 
+  it('answers verbose_json with words for timestamp_granularities[]=word, and keeps them for the meetings API', async () => {
+    const verbose = await client.audio.transcriptions.create({
+      file: createReadStream(JFK),
+      model: 'whisper-1',
+      response_format: 'verbose_json',
+      timestamp_granularities: ['word'],
+      language: 'en',
+    });
+    const words = verbose.words!;
+    expect(normalise(words.map((w) => w.word).join(' '))).toContain('ask not what your country can do for you');
+    let previousEnd = 0;
+    for (const w of words) {
+      expect(w.word).toBe(w.word.trim());
+      expect(w.start).toBeGreaterThanOrEqual(previousEnd);
+      expect(w.end).toBeGreaterThanOrEqual(w.start);
+      previousEnd = w.end;
+    }
+    // "ask not" follows the pause after "Americans" (about 2.0-3.3 s into jfk.wav).
+    const not = words.find((w) => w.word === 'not')!;
+    expect(not.end).toBeGreaterThan(3.3);
+    expect(not.end).toBeLessThan(5);
+
+    const request = await stack.db.collection('meetings').find({ projectId: 'openai' }).sort({ createdAt: -1 }).limit(1).next();
+    const meetingId = String(request!._id).replace(/^openai\./, '');
+    const vtt = await fetch(`${stack.apiUrl()}/api/projects/openai/meetings/${meetingId}/transcript?format=vtt&granularity=word`, {
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(vtt.status).toBe(200);
+    const cues = (await vtt.text()).split('\n').filter((line) => line.includes('-->'));
+    expect(cues).toHaveLength(words.length);
+  }, 120_000);
+
   it('translates', async () => {
     const res = await client.audio.translations.create({ file: createReadStream(JFK), model: 'whisper-1' });
     expect(normalise(res.text)).toContain('country');
@@ -65,10 +97,10 @@ describe('POST /v1/audio/transcriptions (openai client)', () => {
     expect((unknownModel as APIError).code).toBe('model_not_found');
     expect((unknownModel as APIError).type).toBe('invalid_request_error');
     const words = await client.audio.transcriptions
-      .create({ file: createReadStream(JFK), model: 'whisper-1', response_format: 'verbose_json', timestamp_granularities: ['word'] })
+      .create({ file: createReadStream(JFK), model: 'whisper-1', response_format: 'json', timestamp_granularities: ['word'] })
       .catch((e: unknown) => e);
     expect((words as APIError).status).toBe(400);
-    expect((words as APIError).message).toMatch(/word timestamps are not available yet/);
+    expect((words as APIError).message).toMatch(/needs response_format=verbose_json/);
     const badKey = new OpenAI({ apiKey: 'wrong', baseURL: `${stack.apiUrl()}/v1`, maxRetries: 0 });
     const unauthorized = await badKey.audio.transcriptions.create({ file: createReadStream(JFK), model: 'whisper-1' }).catch((e: unknown) => e);
     expect((unauthorized as APIError).status).toBe(401);
@@ -85,7 +117,7 @@ describe('POST /v1/audio/transcriptions (openai client)', () => {
     const res = await client.audio.transcriptions.create({ file: createReadStream(JFK), model: 'whisper-1' });
     expect(normalise(res.text)).toContain('country');
     const request = await stack.db.collection('meetings').find({ projectId: 'openai' }).sort({ createdAt: -1 }).limit(1).next();
-    const last = await stack.db.collection('meetings').findOne({ _id: 'batch-3' as never });
+    const last = await stack.db.collection('meetings').findOne({ _id: 'p.batch-3' as never });
     // The worker picked the request up before the last meeting that was queued before it.
     expect(last?.startedAt === undefined || request!.startedAt < last.startedAt).toBe(true);
   }, 180_000);

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { meetingKey } from '../../src/core/meetings/meeting-key.js';
 import { MeetingRepository, type MeetingDocument } from '../../src/core/meetings/meeting.repository.js';
 import { jobIdFor, type TranscriptionJobData } from '../../src/core/queues.js';
 import { isRedisOutage } from '../../src/core/redis.js';
@@ -43,6 +44,9 @@ async function newMeeting(): Promise<string> {
   return ((await res.json()) as { meetingId: string }).meetingId;
 }
 
+/** A meeting's key in project p1: its `_id`, the id in its job's data and job id. */
+const key = (meetingId: string) => meetingKey('p1', meetingId);
+
 const post = (meetingId: string, action: 'start' | 'retry') => h.request(`/api/projects/p1/meetings/${meetingId}/transcription/${action}`, { method: 'POST' });
 
 /** A real BullMQ worker on the regular queue running `processor` for each job. */
@@ -67,7 +71,7 @@ async function waitFor<T>(what: string, read: () => Promise<T>, ok: (value: T) =
   }
 }
 
-const jobState = (meetingId: string) => h.queues.getJobStatus(jobIdFor(meetingId));
+const jobState = (meetingId: string) => h.queues.getJobStatus(jobIdFor(key(meetingId)));
 
 /**
  * Runs the meeting's current job as a worker's last attempt does: claim, write
@@ -78,10 +82,10 @@ async function failLastAttempt(meetingId: string, holdMs: number): Promise<void>
   let written!: () => void;
   const failedInMongo = new Promise<void>((r) => (written = r));
   const worker = consume(async (job) => {
-    if (job.data.meetingId !== meetingId) return;
-    const claim = await h.meetings.claim(meetingId);
+    if (job.data.meetingId !== key(meetingId)) return;
+    const claim = await h.meetings.claim(key(meetingId));
     if (!claim) return { skipped: true };
-    await h.meetings.fail(meetingId, { errorMessage: 'decoder exploded', attempts: 4, lastAttempt: new Date() }, claim.epoch);
+    await h.meetings.fail(key(meetingId), { errorMessage: 'decoder exploded', attempts: 4, lastAttempt: new Date() }, claim.epoch);
     written();
     // Take no further job (the retry's must stay waiting); this one still moves to failed.
     void worker.close();
@@ -95,7 +99,7 @@ describe('a retry racing the failed attempt it retries', () => {
   it('waits for the old job to leave active and queues the retry at once', async () => {
     const meetingId = await newMeeting();
     expect((await post(meetingId, 'start')).status).toBe(202);
-    const firstRequest = (await h.meetings.findById(meetingId))!.transcriptionRequestedAt!.getTime();
+    const firstRequest = (await h.meetings.findById(key(meetingId)))!.transcriptionRequestedAt!.getTime();
     await failLastAttempt(meetingId, 300);
 
     // The old job is still active for 300 ms: the retry waits it out instead of answering 'existing'.
@@ -108,7 +112,7 @@ describe('a retry racing the failed attempt it retries', () => {
 
     // The reconciler leaves the retried meeting alone: its job is the retry's.
     await h.service.reconcile();
-    expect((await h.meetings.findById(meetingId))!.transcriptionStatus).toBe('pending');
+    expect((await h.meetings.findById(key(meetingId)))!.transcriptionStatus).toBe('pending');
   });
 
   it('answers deferred when the old job is slower than the wait, and the reconciler queues the retry instead of failing it again', async () => {
@@ -119,7 +123,7 @@ describe('a retry racing the failed attempt it retries', () => {
     const res = await post(meetingId, 'retry');
     expect(res.status).toBe(202);
     expect(((await res.json()) as { state: string }).state).toBe('deferred');
-    const retried = (await h.meetings.findById(meetingId))!;
+    const retried = (await h.meetings.findById(key(meetingId)))!;
     expect(retried.transcriptionStatus).toBe('pending');
 
     // The old attempt now reaches BullMQ's failed set, after the retry's request time.
@@ -127,7 +131,7 @@ describe('a retry racing the failed attempt it retries', () => {
     expect(old!.finishedOn).toBeGreaterThan(retried.transcriptionRequestedAt!.getTime());
     const report = await h.service.reconcile();
     expect(report.failed).toBe(0);
-    const after = (await h.meetings.findById(meetingId))!;
+    const after = (await h.meetings.findById(key(meetingId)))!;
     expect(after.transcriptionStatus).toBe('pending');
     expect(after.metadata.transcription).toBeUndefined();
     const job = await jobState(meetingId);
@@ -154,7 +158,7 @@ describe('a start racing the reconciler', () => {
     expect((await post(meetingId, 'start')).status).toBe(202);
     // The job fails for good without the worker writing MongoDB (it was away): the reconciler's case.
     consume(async (job) => {
-      if (job.data.meetingId === meetingId) throw new UnrecoverableError('worker lost MongoDB');
+      if (job.data.meetingId === key(meetingId)) throw new UnrecoverableError('worker lost MongoDB');
     });
     await waitFor('job', () => jobState(meetingId), (s) => s?.status === 'failed');
     await Promise.all(workers.splice(0).map((w) => w.close()));
@@ -169,16 +173,16 @@ describe('a start racing the reconciler', () => {
     const report = await reconciler.reconcile();
     expect(startState).toBe('queued');
     expect(report.failed).toBe(0);
-    expect((await h.meetings.findById(meetingId))!.transcriptionStatus).toBe('pending');
+    expect((await h.meetings.findById(key(meetingId)))!.transcriptionStatus).toBe('pending');
     expect((await jobState(meetingId))?.status).toBe('waiting');
 
     // Without a racing start, the same pass fails the meeting (the old behaviour, still wanted).
     consume(async (job) => {
-      if (job.data.meetingId === meetingId) throw new UnrecoverableError('worker lost MongoDB again');
+      if (job.data.meetingId === key(meetingId)) throw new UnrecoverableError('worker lost MongoDB again');
     });
     await waitFor('job', () => jobState(meetingId), (s) => s?.status === 'failed');
     expect((await reconciler.reconcile()).failed).toBe(1);
-    const failed = (await h.meetings.findById(meetingId))!;
+    const failed = (await h.meetings.findById(key(meetingId)))!;
     expect(failed.transcriptionStatus).toBe('failed');
     expect(failed.metadata.transcription?.errorMessage).toBe('worker lost MongoDB again');
   });
@@ -186,8 +190,8 @@ describe('a start racing the reconciler', () => {
 
 describe('a command Redis refuses is not an outage', () => {
   /** Puts a string where BullMQ keeps the job's hash: every read of that job gets WRONGTYPE. */
-  const corruptJobKey = (meetingId: string) => workerConnection.set(`${h.config.queue.prefix}:${h.config.queue.regularName}:${jobIdFor(meetingId)}`, 'garbage');
-  const repairJobKey = (meetingId: string) => workerConnection.del(`${h.config.queue.prefix}:${h.config.queue.regularName}:${jobIdFor(meetingId)}`);
+  const corruptJobKey = (meetingId: string) => workerConnection.set(`${h.config.queue.prefix}:${h.config.queue.regularName}:${jobIdFor(key(meetingId))}`, 'garbage');
+  const repairJobKey = (meetingId: string) => workerConnection.del(`${h.config.queue.prefix}:${h.config.queue.regularName}:${jobIdFor(key(meetingId))}`);
 
   it('tells outages from refusals', async () => {
     const down = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => null });
@@ -237,14 +241,14 @@ describe('a command Redis refuses is not an outage', () => {
     const healthy = await newMeeting();
     // Both requested while Redis refused nothing yet; then their jobs disappear (a Redis data loss).
     for (const id of [broken, healthy]) expect((await post(id, 'start')).status).toBe(202);
-    for (const id of [broken, healthy]) await (await h.queues.queue('regular').getJob(jobIdFor(id)))!.remove();
+    for (const id of [broken, healthy]) await (await h.queues.queue('regular').getJob(jobIdFor(key(id))))!.remove();
     await corruptJobKey(broken);
 
     const report = await h.service.reconcile();
     expect(report.failed).toBe(1);
     expect(report.enqueued).toBeGreaterThanOrEqual(1);
-    expect((await h.meetings.findById(broken))!.transcriptionStatus).toBe('failed');
-    expect((await h.meetings.findById(broken))!.metadata.transcription?.code).toBe('QUEUE_REFUSED');
+    expect((await h.meetings.findById(key(broken)))!.transcriptionStatus).toBe('failed');
+    expect((await h.meetings.findById(key(broken)))!.metadata.transcription?.code).toBe('QUEUE_REFUSED');
     expect((await jobState(healthy))?.status).toBe('waiting');
     const second = await h.service.reconcile();
     expect(second.failed).toBe(0);

@@ -31,11 +31,11 @@ describe('transcription end to end', () => {
     for (const m of meetings) await registerMeeting(stack, 'acme', m.id, m.file);
     const jobs = await Promise.all(meetings.map((m) => startTranscription(stack, 'acme', m.id)));
     for (const [i, m] of meetings.entries()) {
-      expect(jobs[i]).toMatchObject({ jobId: `transcription-${m.id}`, queue: m.queue });
+      expect(jobs[i]).toMatchObject({ jobId: `transcription-acme.${m.id}`, queue: m.queue });
     }
     // A second start of a live meeting returns the same job.
     const again = await startTranscription(stack, 'acme', 'longform');
-    expect(again).toMatchObject({ jobId: 'transcription-longform', queue: 'large', state: 'existing' });
+    expect(again).toMatchObject({ jobId: 'transcription-acme.longform', queue: 'large', state: 'existing' });
     expect(await stack.large.getJobCounts('waiting', 'active', 'completed')).toSatisfy(
       (c: Record<string, number>) => c.waiting + c.active + c.completed === 1,
     );

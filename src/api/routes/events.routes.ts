@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { clientSafeMessage, RateLimitedError, ValidationError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
+import { publicMeetingId } from '../../core/meetings/meeting-key.js';
 import type { MeetingDocument } from '../../core/meetings/meeting.repository.js';
 import { isLive } from '../../core/meetings/meeting-state.js';
 import type { SegmentDocument } from '../../core/meetings/segment.repository.js';
@@ -85,7 +86,7 @@ async function followMeeting(deps: EventsDeps, first: MeetingDocument, resumeFro
   let meeting: MeetingDocument | null = first;
   while (!sink.closed()) {
     if (!meeting || meeting.deletingAt) {
-      await sink.write('deleted', sent, { meetingId: first._id, projectId: first.projectId, status: 'deleted' });
+      await sink.write('deleted', sent, { meetingId: publicMeetingId(first), projectId: first.projectId, status: 'deleted' });
       return;
     }
     // Chunks go out in order, each once its checkpoint (written after its segments) is in.
@@ -125,7 +126,7 @@ async function followMeeting(deps: EventsDeps, first: MeetingDocument, resumeFro
 function statusOf(m: MeetingDocument) {
   const failure = m.metadata.transcription;
   return {
-    meetingId: m._id,
+    meetingId: publicMeetingId(m),
     projectId: m.projectId,
     status: m.transcriptionStatus,
     progress: m.transcriptionProgress,

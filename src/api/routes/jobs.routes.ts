@@ -1,6 +1,7 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { clientSafeMessage, NotFoundError } from '../../core/errors.js';
+import { meetingIdOfKey } from '../../core/meetings/meeting-key.js';
 import type { JobStatus } from '../../core/transcription-queues.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../env.js';
@@ -30,7 +31,7 @@ export function jobBody(s: JobStatus) {
     progress: s.progress,
     failedReason: s.failedReason === null ? null : clientSafeMessage(s.failedReason),
     attemptsMade: s.attemptsMade,
-    data: { meetingId: s.data.meetingId, projectId: s.data.projectId, queue: s.data.queue, durationSec: s.data.durationSec },
+    data: { meetingId: meetingIdOfKey(s.data.projectId, s.data.meetingId), projectId: s.data.projectId, queue: s.data.queue, durationSec: s.data.durationSec },
     finishedOn: s.finishedOn ? new Date(s.finishedOn).toISOString() : null,
   };
 }

@@ -5,6 +5,7 @@ import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { ConflictError, UnsupportedMediaTypeError } from '../../core/errors.js';
+import { meetingKey, publicMeetingId } from '../../core/meetings/meeting-key.js';
 import type { MeetingAudio, MeetingDocument } from '../../core/meetings/meeting.repository.js';
 import { assertDurationAllowed, assertFreeSpace, hashFile, inspectAudio, noSpaceAsInsufficientStorage, resolveAudioUri } from '../audio-intake.js';
 import type { AppDeps } from '../app.js';
@@ -44,8 +45,9 @@ export function meetingsRoutes(deps: MeetingsDeps) {
     if (type === 'multipart/form-data') meeting = (await registerUpload(deps, projectId, c.req.raw)).meeting;
     else if (isJsonMediaType(type)) meeting = await registerUri(deps, projectId, c.req.raw);
     else throw new UnsupportedMediaTypeError('send multipart/form-data with a "file" part, or application/json with an "audioUri"');
-    c.get('logger').info({ meetingId: meeting._id, projectId, source: meeting.audio.source, durationSec: meeting.audio.durationSec }, 'meeting registered');
-    c.header('Location', `/api/projects/${projectId}/meetings/${meeting._id}/transcription`);
+    const meetingId = publicMeetingId(meeting);
+    c.get('logger').info({ meetingId, projectId, source: meeting.audio.source, durationSec: meeting.audio.durationSec }, 'meeting registered');
+    c.header('Location', `/api/projects/${projectId}/meetings/${meetingId}/transcription`);
     return c.json(meetingCreated(meeting), 201);
   });
 }
@@ -54,7 +56,7 @@ export function meetingsRoutes(deps: MeetingsDeps) {
 export function meetingCreated(m: MeetingDocument) {
   const { durationSec, codec, formatName, sizeBytes, sha256 } = m.audio;
   return {
-    meetingId: m._id,
+    meetingId: publicMeetingId(m),
     projectId: m.projectId,
     transcriptionStatus: m.transcriptionStatus,
     audio: { durationSec, codec, formatName, sizeBytes, sha256 },
@@ -71,8 +73,9 @@ function newMeetingId(): string {
   return randomUUID().replaceAll('-', '');
 }
 
-async function assertFree(deps: MeetingsDeps, meetingId: string): Promise<void> {
-  if (await deps.meetings.findById(meetingId)) throw new ConflictError(`meeting ${meetingId} already exists`);
+/** Refuses an id the project already has, before the audio is looked at (create() checks again, atomically). Other projects' ids do not matter. */
+async function assertFree(deps: MeetingsDeps, projectId: string, meetingId: string): Promise<void> {
+  if (await deps.meetings.find(projectId, meetingId)) throw new ConflictError(`meeting ${meetingId} already exists`);
 }
 
 export interface UploadRegistration<T> {
@@ -102,7 +105,7 @@ export async function registerUpload<T = undefined>(
   try {
     const fields = registration.readFields ? registration.readFields(upload.fields) : (undefined as T);
     const meetingId = upload.fields.meetingId === undefined ? newMeetingId() : parseOrThrow(idSchema, upload.fields.meetingId, 'form field meetingId');
-    await assertFree(deps, meetingId);
+    await assertFree(deps, projectId, meetingId);
     const inspected = await inspectAudio(upload.path, upload.sizeBytes, deps.audio);
     assertDurationAllowed(inspected.durationSec, deps.config.storage.maxAudioDurationSec);
     const dir = join(storageDir, projectId, meetingId);
@@ -110,7 +113,7 @@ export async function registerUpload<T = undefined>(
     stored = join(dir, `${randomUUID()}.audio`);
     await rename(upload.path, stored);
     const audio: MeetingAudio = { path: stored, source: 'upload', ...audioFacts(inspected), sha256: upload.sha256 };
-    const meeting = await deps.meetings.create({ id: meetingId, projectId, audio, interactive: registration.interactive });
+    const meeting = await deps.meetings.create({ id: meetingKey(projectId, meetingId), meetingId, projectId, audio, interactive: registration.interactive });
     return { meeting, fields };
   } catch (err) {
     await rm(upload.path, { force: true });
@@ -128,11 +131,11 @@ async function registerUri(deps: MeetingsDeps, projectId: string, request: Reque
   const body = parseOrThrow(uriBody, await readJsonBody(request, deps.config.http.maxJsonBytes), 'body');
   const meetingId = body.meetingId ?? newMeetingId();
   const file = await resolveAudioUri(body.audioUri, deps.config.storage.audioRoot);
-  await assertFree(deps, meetingId);
+  await assertFree(deps, projectId, meetingId);
   const inspected = await inspectAudio(file.path, file.sizeBytes, deps.audio);
   assertDurationAllowed(inspected.durationSec, deps.config.storage.maxAudioDurationSec);
   const sha256 = await hashFile(file.path);
-  return deps.meetings.create({ id: meetingId, projectId, audio: { path: file.path, source: 'uri', ...audioFacts(inspected), sha256 } });
+  return deps.meetings.create({ id: meetingKey(projectId, meetingId), meetingId, projectId, audio: { path: file.path, source: 'uri', ...audioFacts(inspected), sha256 } });
 }
 
 function audioFacts(a: { durationSec: number; codec: string; formatName: string; sizeBytes: number }) {

@@ -11,6 +11,7 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { AppError, clientSafeMessage, ValidationError } from '../../core/errors.js';
+import { publicMeetingId } from '../../core/meetings/meeting-key.js';
 import type { MeetingDocument } from '../../core/meetings/meeting.repository.js';
 import type { SegmentDocument } from '../../core/meetings/segment.repository.js';
 import { toSrt, toText, toWebVtt, TRANSCRIPT_CONTENT_TYPES } from '../../core/transcript-format.js';
@@ -74,9 +75,10 @@ export function openAiRoutes(deps: OpenAiDeps) {
     c.get('releaseUploadSlot')?.();
     // OpenAI's translations endpoint takes no language: the source is detected and the output is English.
     const language = task === 'translate' ? undefined : fields.language;
-    await deps.service.start(projectId, meeting._id, { language, task, prompt: fields.prompt || undefined });
-    c.get('logger').info({ meetingId: meeting._id, projectId, task, format: fields.response_format }, 'openai-compatible request queued');
-    const done = await waitForMeeting(deps, projectId, meeting._id, deps.config.openai.waitMs, c.req.raw.signal);
+    const meetingId = publicMeetingId(meeting);
+    await deps.service.start(projectId, meetingId, { language, task, prompt: fields.prompt || undefined });
+    c.get('logger').info({ meetingId, projectId, task, format: fields.response_format }, 'openai-compatible request queued');
+    const done = await waitForMeeting(deps, meeting, deps.config.openai.waitMs, c.req.raw.signal);
     if (done.transcriptionStatus === 'failed') {
       const failure = done.metadata.transcription;
       const status = failure?.code === 'BAD_AUDIO' ? 400 : 500;
@@ -105,10 +107,12 @@ function modelId(model: string): string {
  * 504 naming the meeting, whose transcript stays available through the
  * meetings API; a client that hangs up stops the wait, not the job.
  */
-async function waitForMeeting(deps: OpenAiDeps, projectId: string, meetingId: string, waitMs: number, clientGone: AbortSignal): Promise<MeetingDocument> {
+async function waitForMeeting(deps: OpenAiDeps, registered: MeetingDocument, waitMs: number, clientGone: AbortSignal): Promise<MeetingDocument> {
+  const { projectId } = registered;
+  const meetingId = publicMeetingId(registered);
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const meeting = await deps.meetings.findById(meetingId);
+    const meeting = await deps.meetings.findById(registered._id);
     if (meeting && (meeting.transcriptionStatus === 'completed' || meeting.transcriptionStatus === 'failed')) return meeting;
     if (clientGone.aborted) throw new AppError('CONFLICT', 499, 'the client closed the request; the transcription goes on');
     if (Date.now() >= deadline) {

@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { clientSafeMessage, UnavailableError, ValidationError } from '../../core/errors.js';
 import { isEnglishOnlyModel, WHISPER_LANGUAGES } from '../../core/whisper-languages.js';
+import { publicMeetingId } from '../../core/meetings/meeting-key.js';
 import type { MeetingDocument } from '../../core/meetings/meeting.repository.js';
 import { jobIdFor } from '../../core/queues.js';
 import { MAX_WEBHOOK_URL_CHARS } from '../../webhooks/receiver-address.js';
@@ -89,14 +90,14 @@ export function transcriptionRoutes(deps: TranscriptionDeps) {
     .get('/transcription', params, async (c) => {
       const { projectId, meetingId } = c.req.valid('param');
       const meeting = await deps.meetings.get(projectId, meetingId);
-      const [job, segmentsSaved] = await Promise.all([jobOrUnreachable(deps, meeting), deps.segments.count(meetingId)]);
+      const [job, segmentsSaved] = await Promise.all([jobOrUnreachable(deps, meeting), deps.segments.count(meeting._id)]);
       return c.json(statusBody(meeting, job, segmentsSaved), 200);
     })
     .get('/transcript', params, zValidator('query', transcriptQuery, validationHook), async (c) => {
       const { projectId, meetingId } = c.req.valid('param');
       const { format } = c.req.valid('query');
       const meeting = await deps.meetings.get(projectId, meetingId);
-      const segments = await deps.segments.list(meetingId);
+      const segments = await deps.segments.list(meeting._id);
       const partial = meeting.transcriptionStatus !== 'completed';
       const shown = segments.map((s) => ({ start: s.start, end: s.end, text: s.text, avgLogprob: s.avgLogprob, noSpeechProb: s.noSpeechProb }));
       let body = formatTranscript(format, shown, {
@@ -137,7 +138,7 @@ export function statusBody(m: MeetingDocument, job: JobStatus | null | 'unreacha
   if (job && job !== 'unreachable') attempts = job.attemptsMade;
   else if (job === null) attempts = failure?.attempts ?? 0;
   return {
-    meetingId: m._id,
+    meetingId: publicMeetingId(m),
     projectId: m.projectId,
     status: m.transcriptionStatus,
     progress: m.transcriptionProgress,

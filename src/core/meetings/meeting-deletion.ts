@@ -4,6 +4,7 @@ import { NotFoundError, UnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { jobIdFor } from '../queues.js';
 import { QueueCommandError, type TranscriptionQueues } from '../transcription-queues.js';
+import { publicMeetingId } from './meeting-key.js';
 import type { MeetingDocument, MeetingRepository } from './meeting.repository.js';
 import type { SegmentRepository } from './segment.repository.js';
 
@@ -38,8 +39,8 @@ export class MeetingDeletion {
 
   /** Deletes the project's meeting; a meeting deleted before counts as deleted, one it never had is NotFoundError. */
   async delete(projectId: string, meetingId: string): Promise<DeleteOutcome> {
-    const meeting = await this.deps.meetings.findById(meetingId);
-    if (!meeting || meeting.projectId !== projectId) {
+    const meeting = await this.deps.meetings.find(projectId, meetingId);
+    if (!meeting) {
       if (await this.deps.meetings.findTombstone(projectId, meetingId)) return 'deleted';
       throw new NotFoundError(`meeting ${meetingId} not found in project ${projectId}`);
     }
@@ -61,7 +62,7 @@ export class MeetingDeletion {
       if (err instanceof UnavailableError || err instanceof QueueCommandError) return 'unknown' as const;
       throw err;
     });
-    const line = { meetingId: fenced._id, projectId: fenced.projectId, segments: removedSegments, job };
+    const line = { meetingId: publicMeetingId(fenced), projectId: fenced.projectId, segments: removedSegments, job };
     if (job === 'active' || job === 'unknown') {
       this.log.info(line, 'meeting hidden and its data removed; the delete finishes once its job is gone');
       return 'deleting';
@@ -77,7 +78,7 @@ export class MeetingDeletion {
     const root = resolve(this.deps.storageDir) + sep;
     const path = resolve(meeting.audio.path);
     if (!path.startsWith(root)) {
-      this.log.warn({ meetingId: meeting._id, path }, 'stored audio is outside STORAGE_DIR; left in place');
+      this.log.warn({ meetingId: publicMeetingId(meeting), projectId: meeting.projectId, path }, 'stored audio is outside STORAGE_DIR; left in place');
       return false;
     }
     await rm(path, { force: true });

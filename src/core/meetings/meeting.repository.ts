@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Collection, type Db, MongoServerError, type UpdateFilter } from 'mongodb';
 import { ConflictError, NotFoundError, StaleWriteError } from '../errors.js';
 import { eventForTransition, type MeetingEvent } from './meeting-events.js';
+import { storedKeys } from './meeting-key.js';
 import { canTransition, isLive, TRANSCRIPTION_STATUSES, type TranscriptionStatus } from './meeting-state.js';
 
 export type QueueKind = 'regular' | 'large';
@@ -44,8 +45,10 @@ export interface FailureMetadata {
 }
 
 export interface MeetingDocument {
-  /** The client's meeting id; unique across projects. */
+  /** The meeting's key, `<projectId>.<meetingId>` (see meeting-key.ts); the bare meeting id for meetings registered before that. */
   _id: string;
+  /** The client's meeting id, unique within its project. Absent on meetings registered before ids were scoped, whose `_id` is it. */
+  meetingId?: string;
   projectId: string;
   audio: MeetingAudio;
   transcriptionStatus: TranscriptionStatus;
@@ -133,7 +136,10 @@ export interface MeetingListQuery {
 }
 
 export interface NewMeeting {
+  /** The document's `_id`: meetingKey(projectId, meetingId) for meetings the API registers. */
   id: string;
+  /** The client's meeting id, when it differs from `id`. */
+  meetingId?: string;
   projectId: string;
   audio: MeetingAudio;
   /** See MeetingDocument.interactive. */
@@ -265,6 +271,7 @@ export class MeetingRepository {
     const now = this.now();
     const doc: MeetingDocument = {
       _id: input.id,
+      meetingId: input.meetingId ?? input.id,
       projectId: input.projectId,
       audio: input.audio,
       transcriptionStatus: 'pending',
@@ -277,15 +284,20 @@ export class MeetingRepository {
       metadata: {},
       ...(input.interactive ? { interactive: true } : {}),
     };
-    const tombstone = await this.tombstones.findOne({ _id: doc._id });
+    const shownId = input.meetingId ?? input.id;
+    const tombstone = await this.tombstones.findOne({ _id: { $in: [doc._id, shownId] }, projectId: input.projectId });
     if (tombstone) {
       const reusable = new Date(tombstone.deletedAt.getTime() + TOMBSTONE_KEEP_MS).toISOString();
-      throw new ConflictError(`meeting ${input.id} was deleted; its id can be used again from ${reusable}`);
+      throw new ConflictError(`meeting ${shownId} was deleted; its id can be used again from ${reusable}`);
+    }
+    // The same id registered before ids were scoped (stored under its bare id) is taken too.
+    if (doc._id !== shownId && (await this.meetings.findOne({ _id: shownId, projectId: input.projectId }, { projection: { _id: 1 } }))) {
+      throw new ConflictError(`meeting ${shownId} already exists`);
     }
     try {
       await this.meetings.insertOne(doc);
     } catch (err) {
-      if (isDuplicateKey(err)) throw new ConflictError(`meeting ${input.id} already exists`, { cause: err });
+      if (isDuplicateKey(err)) throw new ConflictError(`meeting ${shownId} already exists`, { cause: err });
       throw err;
     }
     return doc;
@@ -293,11 +305,17 @@ export class MeetingRepository {
 
   /** The meeting, only if it belongs to the project; NotFoundError otherwise (no hint that it exists elsewhere). */
   async get(projectId: string, meetingId: string): Promise<MeetingDocument> {
-    const doc = await this.meetings.findOne({ _id: meetingId, projectId });
+    const doc = await this.find(projectId, meetingId);
     if (!doc || doc.deletingAt) throw new NotFoundError(`meeting ${meetingId} not found in project ${projectId}`);
     return doc;
   }
 
+  /** The project's meeting by the client's id, also while it is being deleted; null if the project has none. */
+  async find(projectId: string, meetingId: string): Promise<MeetingDocument | null> {
+    return this.meetings.findOne({ _id: { $in: storedKeys(projectId, meetingId) }, projectId });
+  }
+
+  /** The meeting by its key (`_id`), whatever its project or state: for workers, the reconciler and other internal users. */
   async findById(meetingId: string): Promise<MeetingDocument | null> {
     return this.meetings.findOne({ _id: meetingId });
   }
@@ -324,8 +342,8 @@ export class MeetingRepository {
    * meeting changes nothing; a finished one is refused.
    */
   async cancel(projectId: string, meetingId: string): Promise<MeetingDocument> {
-    await this.get(projectId, meetingId);
-    return this.transition(meetingId, 'cancel', (m) => {
+    const { _id } = await this.get(projectId, meetingId);
+    return this.transition(_id, 'cancel', (m) => {
       if (m.transcriptionStatus === 'canceled') return null;
       if (m.transcriptionStatus === 'pending' && !m.transcriptionRequestedAt) {
         throw new ConflictError(`meeting ${meetingId} has no transcription to cancel; it was never started`);
@@ -365,7 +383,7 @@ export class MeetingRepository {
 
   /** The tombstone of a deleted meeting of this project, if any. */
   async findTombstone(projectId: string, meetingId: string): Promise<MeetingTombstone | null> {
-    return this.tombstones.findOne({ _id: meetingId, projectId });
+    return this.tombstones.findOne({ _id: { $in: storedKeys(projectId, meetingId) }, projectId });
   }
 
   /** Meetings whose delete began but did not finish (the deleting process died), to finish them. */
@@ -484,8 +502,8 @@ export class MeetingRepository {
 
   /** failed → pending for a manual retry; checkpoints are kept so the retry resumes where it stopped. */
   async retry(projectId: string, meetingId: string): Promise<MeetingDocument> {
-    await this.get(projectId, meetingId);
-    return this.transition(meetingId, 'retry', (m) => {
+    const { _id } = await this.get(projectId, meetingId);
+    return this.transition(_id, 'retry', (m) => {
       if (!canTransition(m.transcriptionStatus, 'retry')) {
         throw new ConflictError(`meeting ${meetingId} is ${m.transcriptionStatus}; only a failed meeting can be retried`);
       }
