@@ -1,7 +1,7 @@
 import { BENCH_SETS, type BenchSet } from './dataset.js';
 
 /** Engine rows the benchmark knows, in table order. */
-export const ROW_IDS = ['ours', 'ours-steps', 'ours-original', 'transformers', 'fw-int8', 'fw-fp32', 'fw-int8-vad'] as const;
+export const ROW_IDS = ['ours', 'ours-words', 'ours-steps', 'ours-original', 'transformers', 'fw-int8', 'fw-fp32', 'fw-int8-vad'] as const;
 export type RowId = (typeof ROW_IDS)[number];
 
 export interface BenchArgs {

@@ -69,7 +69,8 @@ export async function loadOurEngine(job: EngineJob): Promise<LoadedEngine> {
     info: {},
     async transcribe(file: string): Promise<string> {
       const texts: string[] = [];
-      for await (const chunk of transcriber.transcribe(file, { language: job.language })) {
+      const wordTimestamps = String(job.settings.wordTimestamps) === 'true';
+      for await (const chunk of transcriber.transcribe(file, { language: job.language, wordTimestamps })) {
         for (const segment of chunk.segments) texts.push(segment.text.trim());
       }
       return texts.filter((t) => t.length > 0).join(' ');

@@ -103,6 +103,8 @@ export function planRows(rows: readonly RowId[], ctx: RowContext): RowPlan[] {
   });
   const plans: Record<RowId, () => RowPlan> = {
     ours: () => ours('ours', 'this project (single graph)', { graphs: 'prepared', decodeLoop: 'graph' }),
+    // The same engine timing every word (one more decoder pass per chunk), so the cost shows beside the row above.
+    'ours-words': () => ours('ours-words', 'this project (single graph, word timestamps)', { graphs: 'prepared', decodeLoop: 'graph', wordTimestamps: 'true' }),
     'ours-steps': () => ours('ours-steps', 'this project (prepared, step loop)', { graphs: 'prepared', decodeLoop: 'steps' }),
     'ours-original': () => ours('ours-original', 'this project (shipped q8 files, step loop)', { graphs: 'original', decodeLoop: 'steps' }),
     transformers: () => ({

@@ -190,6 +190,13 @@ export function openApiDocument() {
                         'Vocabulary hint given to every 30-s window (after <|startofprev|>): names and terms to spell as written, or the ' +
                         'punctuation style to follow. Whisper reads at most 223 tokens of it; a longer prompt keeps its end.',
                     },
+                    wordTimestamps: {
+                      type: 'boolean',
+                      default: false,
+                      description:
+                        "Time every word (cross-attention + DTW, one more decoder pass per chunk): the transcript's segments get `words`, " +
+                        'and SRT/WebVTT can give one cue per word (`granularity=word`).',
+                    },
                     callbackUrl: {
                       type: 'string',
                       maxLength: 2048,
@@ -383,7 +390,17 @@ export function openApiDocument() {
       '/api/projects/{projectId}/meetings/{meetingId}/transcript': {
         get: {
           summary: 'The transcript, complete or partial, in JSON, plain text, SRT or WebVTT',
-          parameters: [...meetingPathParams, { name: 'format', in: 'query', required: false, schema: { type: 'string', enum: ['json', 'text', 'srt', 'vtt'], default: 'json' } }],
+          parameters: [
+            ...meetingPathParams,
+            { name: 'format', in: 'query', required: false, schema: { type: 'string', enum: ['json', 'text', 'srt', 'vtt'], default: 'json' } },
+            {
+              name: 'granularity',
+              in: 'query',
+              required: false,
+              description: "SRT and WebVTT cues per segment or per word; 'word' needs a transcription started with wordTimestamps (else 400).",
+              schema: { type: 'string', enum: ['segment', 'word'], default: 'segment' },
+            },
+          ],
           responses: {
             200: {
               description: 'Segments in order. While the meeting is not completed the transcript is partial: `partial: true` in JSON, a NOTE block in WebVTT, and the `X-Transcript-Partial` header in every format.',
@@ -453,7 +470,8 @@ export function openApiDocument() {
           summary: 'OpenAI-compatible transcription (waits for the transcript, OPENAI_WAIT_SEC at most)',
           description:
             "Multipart `file`, `model` (`whisper-1` or the served model's name, see /v1/models), `language`, `prompt`, " +
-            '`response_format` (json, text, srt, vtt, verbose_json), `temperature` (accepted, ignored). Stored as a meeting of ' +
+            '`response_format` (json, text, srt, vtt, verbose_json), `timestamp_granularities[]` (segment, or word with verbose_json: ' +
+            'adds `words`), `temperature` (accepted, ignored). Stored as a meeting of ' +
             'OPENAI_PROJECT_ID and queued ahead of waiting meetings. Errors use OpenAI\'s envelope ' +
             '`{ "error": { "message", "type", "param", "code" } }`; 504 when the wait runs out (the meeting goes on).',
           responses: {
@@ -568,6 +586,14 @@ export function openApiDocument() {
                   text: { type: 'string' },
                   avgLogprob: { type: 'number' },
                   noSpeechProb: { type: 'number' },
+                  words: {
+                    type: 'array',
+                    description: 'Present when the transcription was started with wordTimestamps.',
+                    items: {
+                      type: 'object',
+                      properties: { word: { type: 'string' }, start: { type: 'number' }, end: { type: 'number' }, probability: { type: 'number' } },
+                    },
+                  },
                 },
               },
             },

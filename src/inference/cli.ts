@@ -29,6 +29,7 @@ Options:
   --language <code>     ISO 639-1 code, e.g. en; detected when omitted
   --task <task>         transcribe or translate                     (default: transcribe)
   --prompt <text>       vocabulary hint (names, jargon) given to every window
+  --word-timestamps     time every word (JSON: words per segment; SRT/VTT: one cue per word)
   --batch-size <n>      chunks decoded together                     (default: 1)
   --threads <n>         ONNX threads                                (default: all cores)
   --planner <p>         vad (cut at pauses) or fixed (30-s windows) (default: vad)
@@ -68,6 +69,7 @@ function parse(argv: string[]) {
       language: { type: 'string' },
       task: { type: 'string' },
       prompt: { type: 'string' },
+      'word-timestamps': { type: 'boolean' },
       'batch-size': { type: 'string' },
       threads: { type: 'string' },
       planner: { type: 'string' },
@@ -87,6 +89,7 @@ function parse(argv: string[]) {
     language: values.language,
     task: oneOf('task', values.task, ['transcribe', 'translate'] as const),
     prompt: values.prompt,
+    wordTimestamps: values['word-timestamps'] ?? false,
     batchSize: positiveInt('batch-size', values['batch-size']),
     threads: positiveInt('threads', values.threads),
     planner: oneOf('planner', values.planner, ['vad', 'fixed'] as const),
@@ -211,6 +214,7 @@ export async function runCli(argv: string[], io: CliIo, signal?: AbortSignal): P
         language: options.language,
         task: options.task,
         prompt: options.prompt,
+        wordTimestamps: options.wordTimestamps,
         onPlan: (planned) => {
           plan = planned;
           progress = new Progress(planned, io, logger);
@@ -227,13 +231,18 @@ export async function runCli(argv: string[], io: CliIo, signal?: AbortSignal): P
     }
     if (options.format !== 'text') {
       io.stdout.write(
-        formatTranscript(options.format as TranscriptFormat, segments, {
-          model: transcriber.model.name,
-          language: language ?? options.language ?? null,
-          durationSec: plan!.durationSec,
-          planner: plan!.planner,
-          chunks: plan!.chunks.length,
-        }),
+        formatTranscript(
+          options.format as TranscriptFormat,
+          segments,
+          {
+            model: transcriber.model.name,
+            language: language ?? options.language ?? null,
+            durationSec: plan!.durationSec,
+            planner: plan!.planner,
+            chunks: plan!.chunks.length,
+          },
+          options.wordTimestamps ? 'word' : 'segment',
+        ),
       );
     }
     return 0;

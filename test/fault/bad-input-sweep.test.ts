@@ -73,6 +73,14 @@ function upload(file: string | Buffer, name = 'audio.wav'): RequestInit {
   return { method: 'POST', body: form };
 }
 
+/** An OpenAI-endpoint upload with these form fields first (a file that is never read: the fields are refused first). */
+function openAiUpload(fields: Record<string, string>): RequestInit {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
+  form.append('file', new Blob([Buffer.alloc(1000)]), 'audio.wav');
+  return { method: 'POST', body: form };
+}
+
 interface Case {
   name: string;
   path: string;
@@ -124,6 +132,10 @@ const cases: Case[] = [
   { name: 'start with a language Whisper does not know', path: `${M}/known/transcription/start`, init: json({ language: 'xx' }), status: 400, code: 'VALIDATION_FAILED' },
   { name: 'start with an unknown task', path: `${M}/known/transcription/start`, init: json({ task: 'summarize' }), status: 400, code: 'VALIDATION_FAILED' },
   { name: 'start with an oversize prompt', path: `${M}/known/transcription/start`, init: json({ prompt: 'x'.repeat(1001) }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'start with wordTimestamps that is not a boolean', path: `${M}/known/transcription/start`, init: json({ wordTimestamps: 'yes' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'transcript cues of an unknown granularity', path: `${M}/known/transcript?format=srt&granularity=letter`, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'word cues of a transcript started without word timestamps', path: `${M}/known/transcript?format=vtt&granularity=word`, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'OpenAI word timestamps without verbose_json', path: '/v1/audio/transcriptions', init: openAiUpload({ model: 'whisper-1', 'timestamp_granularities[]': 'word' }), status: 400, code: 'validation_failed' },
   { name: 'duration bomb by URI (3 h declared, limit 1 h)', path: M, init: json({ audioUri: 'bomb.flac' }), status: 413, code: 'PAYLOAD_TOO_LARGE' },
   { name: 'OpenAI endpoint without a model field', path: '/v1/audio/transcriptions', init: upload(Buffer.alloc(1000)), status: 400, code: 'validation_failed' },
   { name: 'transcript in an unknown format', path: `${M}/known/transcript?format=docx`, status: 400, code: 'VALIDATION_FAILED' },

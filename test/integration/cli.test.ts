@@ -67,6 +67,21 @@ describe('transcribe CLI', () => {
     for (const cue of cues) expect(cue.end).toBeGreaterThanOrEqual(cue.start);
   }, 180_000);
 
+  it('prints one SRT cue per word with --word-timestamps, and the words in JSON', async () => {
+    const srt = await cli(JFK, '--format', 'srt', '--word-timestamps', ...RUN);
+    expect(srt.code).toBe(0);
+    const cues = parseSrt(srt.stdout);
+    expect(cues.map((c) => c.text.toLowerCase()).slice(0, 5)).toEqual(['and', 'so', 'my', 'fellow', 'americans']);
+    cues.forEach((cue, k) => {
+      expect(cue.end).toBeGreaterThanOrEqual(cue.start);
+      if (k > 0) expect(cue.start).toBeGreaterThanOrEqual(cues[k - 1].end);
+    });
+    const json = await cli(JFK, '--format', 'json', '--word-timestamps', ...RUN);
+    const body = JSON.parse(json.stdout) as { segments: { text: string; words: { word: string; start: number; end: number; probability: number }[] }[] };
+    for (const segment of body.segments) expect(segment.words.map((w) => w.word).join('').trim()).toBe(segment.text);
+    expect(body.segments.flatMap((s) => s.words)).toHaveLength(cues.length);
+  }, 180_000);
+
   it('prints JSON with metadata and segments, using the fixed planner on request', async () => {
     const { code, stdout } = await cli(JFK, '--format', 'json', '--planner', 'fixed', '--batch-size', '2', ...RUN);
     expect(code).toBe(0);

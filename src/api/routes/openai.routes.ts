@@ -55,8 +55,8 @@ export function openAiRoutes(deps: OpenAiDeps) {
     if (!models().includes(fields.model)) {
       throw new AppError('NOT_FOUND', 404, `model "${fields.model}" is not served here; GET /v1/models lists ${models().join(', ')}`);
     }
-    if (fields['timestamp_granularities[]'] === 'word') {
-      throw new ValidationError('word timestamps are not available yet; ask for timestamp_granularities[]=segment');
+    if (fields['timestamp_granularities[]'] === 'word' && fields.response_format !== 'verbose_json') {
+      throw new ValidationError('timestamp_granularities[]=word needs response_format=verbose_json');
     }
     if (fields.language !== undefined && !WHISPER_LANGUAGES.has(fields.language)) {
       throw new ValidationError(`language "${fields.language}" is not one Whisper transcribes`);
@@ -76,7 +76,8 @@ export function openAiRoutes(deps: OpenAiDeps) {
     // OpenAI's translations endpoint takes no language: the source is detected and the output is English.
     const language = task === 'translate' ? undefined : fields.language;
     const meetingId = publicMeetingId(meeting);
-    await deps.service.start(projectId, meetingId, { language, task, prompt: fields.prompt || undefined });
+    const wordTimestamps = fields['timestamp_granularities[]'] === 'word' ? true : undefined;
+    await deps.service.start(projectId, meetingId, { language, task, prompt: fields.prompt || undefined, wordTimestamps });
     c.get('logger').info({ meetingId, projectId, task, format: fields.response_format }, 'openai-compatible request queued');
     const done = await waitForMeeting(deps, meeting, deps.config.openai.waitMs, c.req.raw.signal);
     if (done.transcriptionStatus === 'failed') {
@@ -158,6 +159,10 @@ function respond(c: Context<AppEnv>, fields: FormFields, task: string, meeting: 
             avg_logprob: s.avgLogprob,
             no_speech_prob: s.noSpeechProb,
           })),
+          // OpenAI's words carry no leading space and no probability.
+          ...(fields['timestamp_granularities[]'] === 'word'
+            ? { words: segments.flatMap((s) => (s.words ?? []).map((w) => ({ word: w.word.trim(), start: w.start, end: w.end }))) }
+            : {}),
         },
         200,
       );

@@ -8,7 +8,14 @@ import type { MeetingDocument } from '../../core/meetings/meeting.repository.js'
 import { jobIdFor } from '../../core/queues.js';
 import { MAX_WEBHOOK_URL_CHARS } from '../../webhooks/receiver-address.js';
 import { type JobStatus, QueueCommandError } from '../../core/transcription-queues.js';
-import { formatTranscript, TRANSCRIPT_CONTENT_TYPES, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../../core/transcript-format.js';
+import {
+  CUE_GRANULARITIES,
+  type CueGranularity,
+  formatTranscript,
+  TRANSCRIPT_CONTENT_TYPES,
+  TRANSCRIPT_FORMATS,
+  type TranscriptFormat,
+} from '../../core/transcript-format.js';
 import type { AppDeps } from '../app.js';
 import type { AppEnv } from '../env.js';
 import { jsonBodyLimit, optionalJsonBody } from '../middleware/json-body.js';
@@ -24,10 +31,14 @@ const startBody = z.strictObject({
   prompt: z.string().trim().min(1, 'expected some text').max(MAX_PROMPT_CHARS, `expected at most ${MAX_PROMPT_CHARS} characters`).optional(),
   // Checked against the SSRF policy in the handler; receives this request's end event, signed with the project's callback secret.
   callbackUrl: z.string().min(1, 'expected a URL').max(MAX_WEBHOOK_URL_CHARS, `expected at most ${MAX_WEBHOOK_URL_CHARS} characters`).optional(),
+  // Off by default: one more decoder pass per chunk (see bench/results for its cost).
+  wordTimestamps: z.boolean().optional(),
 });
 
 const transcriptQuery = z.object({
   format: z.enum(TRANSCRIPT_FORMATS as [TranscriptFormat, ...TranscriptFormat[]]).default('json'),
+  // SRT and WebVTT cues per segment, or per word (a transcription started with wordTimestamps).
+  granularity: z.enum(CUE_GRANULARITIES as [CueGranularity, ...CueGranularity[]]).default('segment'),
 });
 
 type TranscriptionDeps = Pick<AppDeps, 'config' | 'meetings' | 'segments' | 'service' | 'queues' | 'webhooks' | 'deletion'>;
@@ -95,19 +106,34 @@ export function transcriptionRoutes(deps: TranscriptionDeps) {
     })
     .get('/transcript', params, zValidator('query', transcriptQuery, validationHook), async (c) => {
       const { projectId, meetingId } = c.req.valid('param');
-      const { format } = c.req.valid('query');
+      const { format, granularity } = c.req.valid('query');
       const meeting = await deps.meetings.get(projectId, meetingId);
+      if (granularity === 'word' && !meeting.transcriptionOptions?.wordTimestamps) {
+        throw new ValidationError('this transcript has no word timestamps: start the transcription with "wordTimestamps": true');
+      }
       const segments = await deps.segments.list(meeting._id);
       const partial = meeting.transcriptionStatus !== 'completed';
-      const shown = segments.map((s) => ({ start: s.start, end: s.end, text: s.text, avgLogprob: s.avgLogprob, noSpeechProb: s.noSpeechProb }));
-      let body = formatTranscript(format, shown, {
-        meetingId,
-        projectId,
-        status: meeting.transcriptionStatus,
-        progress: meeting.transcriptionProgress,
-        partial,
-        language: meeting.language ?? null,
-      });
+      const shown = segments.map((s) => ({
+        start: s.start,
+        end: s.end,
+        text: s.text,
+        avgLogprob: s.avgLogprob,
+        noSpeechProb: s.noSpeechProb,
+        ...(s.words ? { words: s.words } : {}),
+      }));
+      let body = formatTranscript(
+        format,
+        shown,
+        {
+          meetingId,
+          projectId,
+          status: meeting.transcriptionStatus,
+          progress: meeting.transcriptionProgress,
+          partial,
+          language: meeting.language ?? null,
+        },
+        granularity,
+      );
       if (format === 'vtt' && partial) {
         body = body.replace(/^WEBVTT\n/, `WEBVTT\n\nNOTE partial transcript: the meeting is ${meeting.transcriptionStatus} (${meeting.transcriptionProgress}% done)\n`);
       }

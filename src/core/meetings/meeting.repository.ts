@@ -13,6 +13,8 @@ export interface TranscriptionOptions {
   task?: 'transcribe' | 'translate';
   /** Vocabulary hint put before every window (see TranscribeOptions.prompt). */
   prompt?: string;
+  /** Time every word (segments get `words`); costs one extra decoder pass per chunk. */
+  wordTimestamps?: boolean;
   /** A URL that receives this request's end event (webhooks), besides the project's endpoints. */
   callbackUrl?: string;
 }

@@ -8,6 +8,15 @@ export interface SegmentInput {
   end: number;
   avgLogprob: number;
   noSpeechProb: number;
+  /** The segment's words (absolute seconds), when word timestamps were asked for. */
+  words?: readonly WordInput[];
+}
+
+export interface WordInput {
+  word: string;
+  start: number;
+  end: number;
+  probability: number;
 }
 
 export interface SegmentDocument extends SegmentInput {
@@ -75,6 +84,7 @@ export class SegmentRepository {
         end: s.end,
         avgLogprob: s.avgLogprob,
         noSpeechProb: s.noSpeechProb,
+        ...(s.words ? { words: s.words.map((w) => ({ word: w.word, start: w.start, end: w.end, probability: w.probability })) } : {}),
         epoch,
         savedAt,
       }));
