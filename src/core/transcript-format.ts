@@ -10,6 +10,8 @@ export interface TimedText {
   /** Seconds from the start of the audio. */
   end: number;
   text: string;
+  /** Who speaks ("Speaker 1"), when the transcript was diarized. */
+  speaker?: string;
   /** The segment's words, when word timestamps were asked for. */
   words?: readonly TimedWord[];
 }
@@ -77,18 +79,30 @@ function cueTimes(segment: TimedText, separator: ',' | '.'): string {
   return `${formatTimestamp(segment.start, separator)} --> ${formatTimestamp(end, separator)}`;
 }
 
+/** Text with its speaker in front, `[Speaker 1] text` (text and SRT). */
+function labelled(segment: TimedText): string {
+  const text = cueText(segment.text);
+  return segment.speaker ? `[${segment.speaker}] ${text}` : text;
+}
+
+/** WebVTT voice span: `<v Speaker 1>text` (the name may not hold '>'). */
+function voiced(segment: TimedText): string {
+  const text = escapeVtt(cueText(segment.text));
+  return segment.speaker ? `<v ${segment.speaker.replace(/[<>&\n]/g, ' ')}>${text}` : text;
+}
+
 const nonEmpty = (segments: readonly TimedText[]) => segments.filter((s) => s.text.trim().length > 0);
 
 /** One line per segment, no times. */
 export function toText(segments: readonly TimedText[]): string {
-  const lines = nonEmpty(segments).map((s) => cueText(s.text));
+  const lines = nonEmpty(segments).map(labelled);
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
 /** SubRip: numbered cues from 1, `HH:MM:SS,mmm --> HH:MM:SS,mmm`. */
 export function toSrt(segments: readonly TimedText[]): string {
   return nonEmpty(segments)
-    .map((s, i) => `${i + 1}\n${cueTimes(s, ',')}\n${cueText(s.text)}\n`)
+    .map((s, i) => `${i + 1}\n${cueTimes(s, ',')}\n${labelled(s)}\n`)
     .join('\n');
 }
 
@@ -102,7 +116,7 @@ function unescapeVtt(text: string): string {
 
 /** WebVTT: `WEBVTT` header, then cues `HH:MM:SS.mmm --> HH:MM:SS.mmm`, text escaped. */
 export function toWebVtt(segments: readonly TimedText[]): string {
-  const cues = nonEmpty(segments).map((s) => `${cueTimes(s, '.')}\n${escapeVtt(cueText(s.text))}\n`);
+  const cues = nonEmpty(segments).map((s) => `${cueTimes(s, '.')}\n${voiced(s)}\n`);
   return ['WEBVTT\n', ...cues].join('\n');
 }
 

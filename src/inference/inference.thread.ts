@@ -13,6 +13,7 @@ import { loadWhisperEngine, type WhisperEngine, type WindowDecodeOptions, type W
 import { AudioDecoder, type DecodeOptions, openPcmFile, pcmFromSamples, sweepStaleTempDirs, type PcmSource } from './audio/decode.js';
 import type { AudioProbe } from './audio/probe.js';
 import { SileroVad, windowRms, type VadOptions, type VadResult } from './audio/vad.js';
+import { Diarizer, type DiarizationOutcome, type DiarizeRequest } from './diarization/diarizer.js';
 import type { ModelInfo } from './types.js';
 
 /** What the main thread passes at start. */
@@ -31,6 +32,8 @@ export interface ThreadData {
   audio: Omit<DecodeOptions, 'logger'>;
   /** Silero model file; the bundled one when omitted. */
   vadModelPath?: string;
+  /** Diarization models (loaded at the first 'diarize' request); the bundled ones when omitted. */
+  diarizationModelDir?: string;
   /** pino level of the main thread's logger. */
   logLevel: string;
   /** Nice value for this thread and the ONNX threads it creates; 0 leaves the priority alone. */
@@ -47,6 +50,7 @@ export type ThreadRequest =
   | { id: number; op: 'vad'; source: SourceRef; options: VadOptions }
   | { id: number; op: 'rms'; source: SourceRef; windowSamples: number }
   | { id: number; op: 'decode'; windows: Float32Array[]; options: WindowDecodeOptions }
+  | { id: number; op: 'diarize'; source: SourceRef; options: Omit<DiarizeRequest, 'signal'> }
   | { id: number; op: 'release' };
 
 /** Decoded audio left in a temporary file that the main thread now owns. */
@@ -64,6 +68,7 @@ export interface ThreadResults {
   vad: VadResult;
   rms: number[];
   decode: WindowResult[];
+  diarize: DiarizationOutcome;
   release: null;
 }
 
@@ -104,6 +109,7 @@ const decoder = new AudioDecoder({ ...data.audio, logger });
 /** Abort controllers of running 'audio' requests, by request id. */
 const cancellers = new Map<number, AbortController>();
 let vad: SileroVad | undefined;
+let diarizer: Promise<Diarizer> | undefined;
 let released = false;
 
 async function openSource(ref: SourceRef): Promise<PcmSource> {
@@ -163,11 +169,27 @@ async function handle(request: ThreadRequest): Promise<{ value: unknown; transfe
       if (!engine) throw new Error('inference thread not initialised');
       return { value: await engine.decodeWindows(request.windows, request.options) };
     }
+    case 'diarize': {
+      // Loaded on first use: workers that never diarize never hold its sessions.
+      diarizer ??= Diarizer.load({ modelDir: data.diarizationModelDir, threads: data.engine.threads, logger });
+      const loaded = await diarizer.catch((err: unknown) => {
+        diarizer = undefined;
+        throw err;
+      });
+      const source = await openSource(request.source);
+      try {
+        const { speakers, turns } = await loaded.diarize(source, request.options);
+        return { value: { speakers, turns } satisfies DiarizationOutcome };
+      } finally {
+        await source.dispose();
+      }
+    }
     case 'release': {
       released = true;
-      const steps = await Promise.allSettled([engine?.release(), vad?.release()]);
+      const steps = await Promise.allSettled([engine?.release(), vad?.release(), diarizer?.then((d) => d.release())]);
       engine = undefined;
       vad = undefined;
+      diarizer = undefined;
       const failed = steps.find((s): s is PromiseRejectedResult => s.status === 'rejected');
       if (failed) throw failed.reason;
       return { value: null };

@@ -22,6 +22,7 @@ import {
 } from '../core/errors.js';
 import { rm } from 'node:fs/promises';
 import { openPcmFile, pcmFromSamples, type PcmSource } from './audio/decode.js';
+import type { DiarizationOutcome, DiarizeRequest } from './diarization/diarizer.js';
 import { DEFAULT_SPEECH_PAD_MS, type VadOptions } from './audio/vad.js';
 import {
   chunkStretches,
@@ -114,6 +115,8 @@ export interface TranscriberOptions {
    * process priority. @defaultValue 10
    */
   inferenceNice?: number;
+  /** Speaker diarization models; the ones in the repository's models/diarization when omitted. */
+  diarizationModelDir?: string;
   /** How long release() waits for the thread to free its sessions before terminating it. @defaultValue 30_000 */
   releaseTimeoutMs?: number;
   logger: Logger;
@@ -422,6 +425,18 @@ class ThreadedTranscriber implements Transcriber {
     }
   }
 
+  /** Speaker turns of the audio: decoded again here, diarized in the inference thread. */
+  async diarize(audio: AudioInput, options: DiarizeRequest = {}): Promise<DiarizationOutcome> {
+    const { signal, ...request } = options;
+    const pcm = await this.open(audio, signal);
+    try {
+      const { ref, transfer } = this.sourceRef(pcm);
+      return await this.thread.call<'diarize'>({ op: 'diarize', source: ref, options: request }, transfer, signal);
+    } finally {
+      await pcm.dispose();
+    }
+  }
+
   async *transcribe(audio: AudioInput, options: TranscribeOptions = {}): AsyncIterable<ChunkResult> {
     const { signal } = options;
     if (signal?.aborted) throw abortReason(signal);
@@ -573,6 +588,7 @@ export async function createTranscriber(options: TranscriberOptions): Promise<Tr
       maxDurationSec: options.maxDurationSec,
       minFreeBytes: options.minFreeBytes,
     },
+    ...(options.diarizationModelDir ? { diarizationModelDir: resolve(options.diarizationModelDir) } : {}),
     logLevel: options.logger.level,
     nice: options.inferenceNice ?? 10,
   });

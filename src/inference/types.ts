@@ -3,6 +3,8 @@
  * see. Times are seconds, absolute within the input audio.
  */
 
+import type { DiarizationOutcome, DiarizeRequest } from './diarization/diarizer.js';
+
 export const SAMPLE_RATE = 16_000;
 
 /** One unit of work: the worker transcribes, saves, checkpoints and skips whole chunks. */
@@ -108,6 +110,8 @@ export interface Transcriber {
   plan(audio: AudioInput, options?: { signal?: AbortSignal }): Promise<ChunkPlan>;
   /** Yields each chunk's result as soon as it is ready, in chunk order. */
   transcribe(audio: AudioInput, options?: TranscribeOptions): AsyncIterable<ChunkResult>;
+  /** Speaker turns of the audio (pyannote segmentation + CAM++ embeddings + clustering); absent where not supported. */
+  diarize?(audio: AudioInput, options?: DiarizeRequest): Promise<DiarizationOutcome>;
   /** Frees the ONNX sessions (and GPU memory) and stops the inference thread. Idempotent. */
   release(): Promise<void>;
 }

@@ -19,11 +19,12 @@ import type { ServiceMetrics } from '../core/metrics.js';
 import { routeByDuration, type TranscriptionJobData } from '../core/queues.js';
 import type { AudioChunk, ChunkPlan, Transcriber } from '../inference/types.js';
 import { AttemptDeadline } from './attempt-deadline.js';
+import { diarizeStep } from './diarize-step.js';
 
 export interface TranscribeProcessorDeps {
   meetings: MeetingRepository;
   segments: SegmentRepository;
-  transcriber: Pick<Transcriber, 'transcribe'>;
+  transcriber: Pick<Transcriber, 'transcribe' | 'diarize'>;
   /** Routing thresholds and time limits, to give an attempt the limit of the audio's real duration. */
   queueConfig: Config['queue'];
   /** Aborted when the process shuts down: the job is handed back at the next chunk boundary. */
@@ -123,6 +124,20 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
         log.info({ chunk: chunk.index, segments: result.segments.length, progress: Math.floor(progress) }, 'chunk saved');
       }
       // The iterator can end quietly on abort; never complete a job that stopped early.
+      signal.throwIfAborted();
+
+      // Speakers, when asked for, once every chunk is saved: a failure here keeps the transcript.
+      await diarizeStep({
+        meetingId,
+        epoch,
+        audioUri: job.data.audioUri,
+        options: claim.meeting.transcriptionOptions,
+        existing: claim.meeting.diarization,
+        transcriber: deps.transcriber,
+        meetings: deps.meetings,
+        signal,
+        log,
+      });
       signal.throwIfAborted();
 
       await deps.meetings.complete(meetingId, epoch);

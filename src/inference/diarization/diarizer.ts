@@ -35,6 +35,20 @@ export interface DiarizeOptions extends ClusteringOptions {
   signal?: AbortSignal;
 }
 
+/** What a caller of the inference thread may ask (see DiarizeOptions for the rest). */
+export interface DiarizeRequest {
+  numSpeakers?: number;
+  minSpeakers?: number;
+  maxSpeakers?: number;
+  signal?: AbortSignal;
+}
+
+/** What the inference thread answers: the speaker count and the turns. */
+export interface DiarizationOutcome {
+  speakers: number;
+  turns: SpeakerTurn[];
+}
+
 export interface DiarizationResult {
   /** Number of speakers found (0 when there is no speech). */
   speakers: number;
