@@ -3,7 +3,8 @@
  * (main.ts) and tests call the same `createApp`, so request ids, logging,
  * auth, 404s and error envelopes behave identically in both.
  */
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
+import { every } from 'hono/combine';
 import { requestId } from 'hono/request-id';
 import type { Config } from '../core/config.js';
 import { ApiKeyResolver } from '../core/keys/api-key-resolver.js';
@@ -15,7 +16,9 @@ import type { SegmentRepository } from '../core/meetings/segment.repository.js';
 import type { ServiceMetrics } from '../core/metrics.js';
 import type { TranscriptionQueues } from '../core/transcription-queues.js';
 import type { TranscriptionService } from '../core/transcription.service.js';
+import { WorkerRegistry } from '../core/worker-registry.js';
 import type { WebhookService } from '../webhooks/webhook.service.js';
+import { adminSession, AdminSessions } from './admin-session.js';
 import type { AudioInspector } from './audio-intake.js';
 import type { AppEnv } from './env.js';
 import { adminOnly, apiKeyAuth, projectScope } from './middleware/auth.js';
@@ -32,6 +35,7 @@ import { healthRoutes } from './routes/health.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { meetingsRoutes } from './routes/meetings.routes.js';
 import { openAiRoutes } from './routes/openai.routes.js';
+import { adminSessionRoutes, queueBoard, workersRoutes } from './routes/operator.routes.js';
 import { queuesRoutes } from './routes/queues.routes.js';
 import { transcriptionRoutes } from './routes/transcription.routes.js';
 import { webhooksRoutes } from './routes/webhooks.routes.js';
@@ -74,12 +78,20 @@ export function createApp(deps: AppDeps) {
   // One limiter for every keyed route, so a key's budget is shared by /api, /v1 and /metrics.
   const limit = rateLimit({ perMinute: http.rateLimitPerMinute, burst: http.rateLimitBurst }, deps.logger);
   const uploads = uploadSlots(http.maxConcurrentUploadsPerKey, deps.logger);
+  // Operator pages: a browser session opened with an admin key (admin-session.ts), then bull-board.
+  const sessions = new AdminSessions(deps.queues.redis, deps.config.queue.prefix);
+  const board = queueBoard(deps.queues, '/admin/queues');
+  const operator = adminSession(sessions);
+  const toBoard = (c: Context<AppEnv>) => board.fetch(c.req.raw);
   return app
     // Metrics name queues, projects' routes and error codes: only admin keys (Prometheus sends one) read them.
     .use('/metrics', auth, limit, admin)
     .route('/', healthRoutes(deps))
     // The web console's page and files need no key: the page asks for one.
     .route('/', consoleRoutes())
+    .route('/admin', adminSessionRoutes(sessions, every(auth, limit, admin)))
+    .all('/admin/queues', operator, limit, toBoard)
+    .all('/admin/queues/*', operator, limit, toBoard)
     .use('/api/*', auth, limit)
     .get('/api/openapi.json', (c) => c.json(document, 200))
     // Before the upload slots: a request for another project takes none.
@@ -87,6 +99,7 @@ export function createApp(deps: AppDeps) {
     .use('/api/queues/*', admin)
     .use('/api/admin/*', admin)
     .route('/api/admin/keys', adminKeysRoutes(deps))
+    .route('/api/admin/workers', workersRoutes(new WorkerRegistry(deps.queues.redis, deps.config.queue.prefix)))
     .use('/api/projects/:projectId/meetings', uploads)
     .route('/api/projects/:projectId/meetings', meetingsRoutes(deps))
     .route('/api/projects/:projectId/meetings/:meetingId', transcriptionRoutes(deps))

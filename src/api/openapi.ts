@@ -342,6 +342,82 @@ export function openApiDocument() {
           responses: { 200: { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } }, 304: { description: 'Not modified.' } },
         },
       },
+      '/admin': {
+        get: {
+          summary: "The operators' page (HTML; no key needed to load it): admin sign-in, link to the queue board, worker list",
+          security: [],
+          responses: { 200: { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } }, 304: { description: 'Not modified.' } },
+        },
+      },
+      '/admin/session': {
+        post: {
+          summary: 'Open a browser session for the operator pages (bull-board at /admin/queues)',
+          description:
+            'Send an admin key as the bearer header (a browser cannot send one when it navigates). The answer sets `meno_admin`, a random ' +
+            'token in an HttpOnly, SameSite=Strict cookie for path /admin (Secure over HTTPS, or when X-Forwarded-Proto says https), valid ' +
+            'for 15 minutes on every API process (its hash is kept in Redis). /admin/queues is bull-board: the transcription queues\' ' +
+            'waiting, active, delayed, failed (with reasons) and completed jobs, with its retry and remove actions; without a session a ' +
+            'browser is redirected to /admin and other clients get 401.',
+          responses: {
+            204: { description: 'Signed in; the cookie is set.', headers: { 'Set-Cookie': { schema: { type: 'string' } } } },
+            ...unauthorized,
+            403: error('FORBIDDEN: a project key; the operator pages need an admin key.'),
+            ...rateLimited,
+          },
+        },
+        delete: {
+          summary: 'End the browser session (by its cookie) and clear the cookie',
+          security: [],
+          responses: { 204: { description: 'Signed out (also when there was no session).' } },
+        },
+      },
+      '/api/admin/workers': {
+        get: {
+          summary: 'The live workers, from their heartbeats in Redis (admin keys only)',
+          description:
+            'Each worker process writes a heartbeat every 5 s that expires after 15 s: id, host, pid, model, execution provider, queues, ' +
+            'concurrency, jobs running, and the port of its /healthz and /metrics server. A worker that stops cleanly leaves at once; one that ' +
+            'dies drops out after three missed beats.',
+          responses: {
+            200: {
+              description: 'OK',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['workers'],
+                    properties: {
+                      workers: {
+                        type: 'array',
+                        items: {
+                          type: 'object',
+                          properties: {
+                            workerId: { type: 'string' },
+                            host: { type: 'string' },
+                            pid: { type: 'integer' },
+                            model: { type: 'string', examples: ['whisper-tiny (q8, prepared)'] },
+                            executionProvider: { type: 'string', examples: ['cuda', 'cpu'] },
+                            queues: { type: 'array', items: { type: 'string', enum: ['regular', 'large'] } },
+                            concurrency: { type: 'integer' },
+                            activeJobs: { type: 'integer' },
+                            metricsPort: { type: ['integer', 'null'] },
+                            startedAt: { type: 'string', format: 'date-time' },
+                            beatAt: { type: 'string', format: 'date-time' },
+                            lastBeatAgoMs: { type: 'integer' },
+                          },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            ...unauthorized,
+            403: error('FORBIDDEN: a project key.'),
+            ...rateLimited,
+          },
+        },
+      },
       '/console/{file}': {
         get: {
           summary: "The web console's script, styles and icon",

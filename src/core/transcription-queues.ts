@@ -273,6 +273,11 @@ export class TranscriptionQueues {
     return removed;
   }
 
+  /** The producer connection the queues use, for small operator records beside them (admin sessions, worker heartbeats). */
+  get redis(): Redis {
+    return this.connection;
+  }
+
   async ping(): Promise<boolean> {
     try {
       await this.bounded('ping', () => this.connection.ping());

@@ -4,7 +4,9 @@
  * chunk boundary, release the ONNX sessions, close connections, exit 0; a
  * timer forces the close when the grace period runs out.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, loadConfigOrExit, summarizeConfig } from '../core/config.js';
@@ -16,6 +18,7 @@ import { createMetrics, registerQueueGauge, type ServiceMetrics } from '../core/
 import { connectMongo, type MongoHandle } from '../core/mongo.js';
 import { startReconciler } from '../core/reconciler.js';
 import { createRedisConnection, waitForRedisReady } from '../core/redis.js';
+import { startHeartbeat, WorkerRegistry } from '../core/worker-registry.js';
 import { TranscriptionQueues } from '../core/transcription-queues.js';
 import { TranscriptionService } from '../core/transcription.service.js';
 import { createTranscriber } from '../inference/transcriber.js';
@@ -109,6 +112,20 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     redis: await queues.ping(),
   });
   const server = options.serveMetrics === false ? undefined : await serveMetrics(config.worker.metricsPort, metrics, ready, log);
+  // The API's worker page lists the workers from these heartbeats (GET /api/admin/workers).
+  const address = server?.address();
+  const identity = {
+    workerId: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    host: hostname(),
+    pid: process.pid,
+    model: `${transcriber.model.name} (${transcriber.model.variant}${transcriber.model.prepared ? ', prepared' : ''})`,
+    executionProvider: transcriber.model.executionProvider,
+    queues: config.worker.queues,
+    concurrency: config.worker.concurrency,
+    metricsPort: address && typeof address === 'object' ? address.port : null,
+    startedAt: new Date().toISOString(),
+  };
+  const heartbeat = startHeartbeat(new WorkerRegistry(producer, config.queue.prefix), () => ({ ...identity, activeJobs: worker.busy(), beatAt: '' }), logger);
 
   let resolveStopped!: (outcome: StopOutcome) => void;
   const stopped = new Promise<StopOutcome>((resolve) => {
@@ -119,6 +136,7 @@ export async function startWorker(config: Config, logger: Logger, options: Start
   const closeAll = async (): Promise<void> => {
     // Every step runs even when one fails (each is settled on its own).
     reconciler.stop();
+    await settle(log, 'leave the worker registry', () => heartbeat.stop());
     await settle(log, 'release onnx sessions', async () => {
       await transcriber.release();
       metrics.sessionsReleased.inc();

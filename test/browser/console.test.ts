@@ -51,6 +51,13 @@ afterAll(async () => {
   if (tempShots) await rm(tempShots, { recursive: true, force: true });
 });
 
+/** The status line, and the error box when it shows (so that a failure says why). */
+async function statusAndError(): Promise<string> {
+  const status = await page.locator('#meeting-status').textContent();
+  const error = (await page.locator('#meeting-error').isVisible()) ? await page.locator('#meeting-error').textContent() : '';
+  return `${status} ${error}`.trim();
+}
+
 describe('web console in Chromium', () => {
   it('signs in with a key kept for the tab only', async () => {
     await page.goto(`${stack.apiUrl()}/`);
@@ -85,7 +92,7 @@ describe('web console in Chromium', () => {
     await expect.poll(() => page.locator('.meeting-item[data-meeting-id="jfk"]').textContent()).toMatch(/pending/);
 
     await page.getByRole('button', { name: 'Start transcription' }).click();
-    await expect.poll(() => page.locator('#meeting-status').textContent(), { timeout: 90_000, interval: 250 }).toMatch(/Status: completed · 100%/);
+    await expect.poll(() => statusAndError(), { timeout: 90_000, interval: 250 }).toMatch(/Status: completed · 100%/);
     expect(await page.locator('#meeting-progress').evaluate((e) => (e as unknown as Bar).value)).toBe(100);
     const seen = (await page.evaluate('window.seen')) as { upload: number[]; meeting: number[] };
     expect(seen.upload.at(-1)).toBe(100);
@@ -150,7 +157,7 @@ describe('web console in Chromium', () => {
 
     await copyFile(JFK, join(stack.audioRoot, 'moved.wav'));
     await page.getByRole('button', { name: 'Retry' }).click();
-    await expect.poll(() => page.locator('#meeting-status').textContent(), { timeout: 90_000, interval: 250 }).toMatch(/Status: completed · 100%/);
+    await expect.poll(() => statusAndError(), { timeout: 90_000, interval: 250 }).toMatch(/Status: completed · 100%/);
     expect(await page.locator('#meeting-error').isVisible()).toBe(false);
     expect((await page.locator('#segments').innerText()).toLowerCase()).toContain('ask not what your country');
   }, 150_000);
@@ -163,4 +170,26 @@ describe('web console in Chromium', () => {
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await page.screenshot({ path: join(shots, 'console-phone.png') });
   });
+
+  it('operators: signs in with the admin key, lists the worker from its heartbeat, opens bull-board', async () => {
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await page.goto(`${stack.apiUrl()}/admin`);
+    await page.getByLabel('Admin API key').fill(API_KEY);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.locator('#worker-rows').innerText(), { timeout: 15_000 }).toMatch(/whisper-tiny/);
+    const row = await page.locator('#worker-rows tr').first().innerText();
+    expect(row).toMatch(/regular, large/);
+    expect(row).toMatch(/\/healthz/);
+    await page.screenshot({ path: join(shots, 'admin-workers.png') });
+
+    await page.getByRole('link', { name: 'Queues (bull-board)' }).click();
+    await page.waitForURL(/\/admin\/queues/);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 20_000 }).toMatch(/transcription-queue-large/);
+    // The regular queue's completed jobs: jfk and the retried meeting.
+    await page.goto(`${stack.apiUrl()}/admin/queues/queue/transcription-queue?status=completed`);
+    await expect.poll(() => page.locator('main').innerText(), { timeout: 20_000 }).toMatch(/transcription-acme\.jfk|transcription-jfk/);
+    await page.screenshot({ path: join(shots, 'admin-queues.png') });
+    // The session cookie is HttpOnly: the page's scripts cannot read it.
+    expect(await page.evaluate('document.cookie')).toBe('');
+  }, 60_000);
 });

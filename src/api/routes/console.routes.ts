@@ -68,10 +68,11 @@ export function loadConsoleFiles(dir: string | undefined = CONSOLE_DIR_CANDIDATE
 const fileParams = z.object({ file: z.string().regex(/^[a-z0-9-]{1,40}\.[a-z]{2,4}$/, 'expected a console file name such as console.js') });
 
 /**
- * The web console: `GET /` (the page) and `GET /console/:file` (its script,
- * styles and icon), open without a key (the page asks for one and keeps it
- * in the tab's sessionStorage). Every answer revalidates by ETag, so a new
- * release is picked up at once, and carries a same-origin CSP.
+ * The web console: `GET /` (the page), `GET /admin` (the operators' page)
+ * and `GET /console/:file` (their scripts, styles and icon), open without a
+ * key (the pages ask for one and keep it in the tab's sessionStorage). Every
+ * answer revalidates by ETag, so a new release is picked up at once, and
+ * carries a same-origin CSP.
  */
 export function consoleRoutes(files: Map<string, StaticFile> = loadConsoleFiles()) {
   const send = (c: Context<AppEnv>, name: string) => {
@@ -87,5 +88,7 @@ export function consoleRoutes(files: Map<string, StaticFile> = loadConsoleFiles(
   };
   return new Hono<AppEnv>()
     .get('/', (c) => send(c, 'index.html'))
+    // The operators' page: signs in for bull-board (/admin/queues) and lists the workers.
+    .get('/admin', (c) => send(c, 'admin.html'))
     .get('/console/:file', zValidator('param', fileParams, validationHook), (c) => send(c, c.req.valid('param').file));
 }
