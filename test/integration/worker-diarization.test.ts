@@ -17,6 +17,7 @@ import { TranscriptionService } from '../../src/core/transcription.service.js';
 import { createTranscriber } from '../../src/inference/transcriber.js';
 import { diarizeStep } from '../../src/worker/diarize-step.js';
 import { JFK, longformClip } from '../helpers/fixtures.js';
+import { registerMeeting, waitForStatus } from '../helpers/meetings.js';
 import { silentLogger } from '../helpers/services.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 
@@ -69,6 +70,30 @@ describe('diarization in the worker', () => {
     expect(new Set(labelled.map((s) => s.speaker)).size).toBeGreaterThanOrEqual(3);
     expect(formatTranscript('vtt', labelled)).toMatch(/<v Speaker \d+>/);
     expect(formatTranscript('text', labelled)).toMatch(/^\[Speaker \d+\] /m);
+  }, 180_000);
+
+  it('shows speakers through the API: JSON segments, WebVTT voices, RTTM', async () => {
+    await stack.startApi();
+    await registerMeeting(stack, 'acme', 'duo', longformClip(20));
+    const start = await stack.api('/api/projects/acme/meetings/duo/transcription/start', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ numSpeakers: 3 }),
+    });
+    expect(start.status, await start.clone().text()).toBe(202);
+    await waitForStatus(stack, 'acme', 'duo', 'completed', 120_000);
+    const json = (await (await stack.api('/api/projects/acme/meetings/duo/transcript')).json()) as {
+      diarization: { status: string; speakers: number };
+      segments: { speaker?: string; text: string }[];
+    };
+    expect(json.diarization).toEqual({ status: 'completed', speakers: 3 });
+    expect(json.segments.every((s) => /^Speaker [1-3]$/.test(s.speaker ?? ''))).toBe(true);
+    expect(await (await stack.api('/api/projects/acme/meetings/duo/transcript?format=vtt')).text()).toMatch(/\n<v Speaker [1-3]>/);
+    const rttm = await stack.api('/api/projects/acme/meetings/duo/transcript?format=rttm');
+    expect(rttm.status).toBe(200);
+    const lines = (await rttm.text()).trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    for (const line of lines) expect(line).toMatch(/^SPEAKER duo 1 \d+\.\d{3} \d+\.\d{3} <NA> <NA> Speaker_[1-3] <NA> <NA>$/);
   }, 180_000);
 
   it('records a failed diarization with its reason and keeps the transcript', async () => {

@@ -1,11 +1,13 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { clientSafeMessage, UnavailableError, ValidationError } from '../../core/errors.js';
+import { clientSafeMessage, ConflictError, UnavailableError, ValidationError } from '../../core/errors.js';
 import { isEnglishOnlyModel, WHISPER_LANGUAGES } from '../../core/whisper-languages.js';
 import { publicMeetingId } from '../../core/meetings/meeting-key.js';
 import type { MeetingDocument } from '../../core/meetings/meeting.repository.js';
 import { jobIdFor } from '../../core/queues.js';
+import { diarizationSummary, labelSpeakers, turnsOf } from '../../core/meetings/speakers.js';
+import { formatRttm } from '../../inference/diarization/turns.js';
 import { MAX_WEBHOOK_URL_CHARS } from '../../webhooks/receiver-address.js';
 import { type JobStatus, QueueCommandError } from '../../core/transcription-queues.js';
 import {
@@ -23,6 +25,8 @@ import { meetingParams, validationHook } from '../validation.js';
 
 /** A vocabulary hint longer than this is refused: Whisper reads at most 223 tokens before a window. */
 export const MAX_PROMPT_CHARS = 1000;
+/** Most speakers a client may ask for (numSpeakers, minSpeakers, maxSpeakers). */
+export const MAX_SPEAKERS = 50;
 
 const startBody = z.strictObject({
   language: z.string().regex(/^[a-z]{2,3}$/, 'expected a language code such as "en"').optional(),
@@ -30,13 +34,18 @@ const startBody = z.strictObject({
   // About 224 tokens fit before a window; a longer prompt keeps its end.
   prompt: z.string().trim().min(1, 'expected some text').max(MAX_PROMPT_CHARS, `expected at most ${MAX_PROMPT_CHARS} characters`).optional(),
   // Checked against the SSRF policy in the handler; receives this request's end event, signed with the project's callback secret.
+  // Speaker labels (issue 15): off unless asked for; the count is estimated unless given.
+  diarize: z.boolean().optional(),
+  numSpeakers: z.number().int().min(1).max(MAX_SPEAKERS).optional(),
+  minSpeakers: z.number().int().min(1).max(MAX_SPEAKERS).optional(),
+  maxSpeakers: z.number().int().min(1).max(MAX_SPEAKERS).optional(),
   callbackUrl: z.string().min(1, 'expected a URL').max(MAX_WEBHOOK_URL_CHARS, `expected at most ${MAX_WEBHOOK_URL_CHARS} characters`).optional(),
   // Off by default: one more decoder pass per chunk (see bench/results for its cost).
   wordTimestamps: z.boolean().optional(),
 });
 
 const transcriptQuery = z.object({
-  format: z.enum(TRANSCRIPT_FORMATS as [TranscriptFormat, ...TranscriptFormat[]]).default('json'),
+  format: z.enum(['rttm', ...TRANSCRIPT_FORMATS] as ['rttm', ...TranscriptFormat[]]).default('json'),
   // SRT and WebVTT cues per segment, or per word (a transcription started with wordTimestamps).
   granularity: z.enum(CUE_GRANULARITIES as [CueGranularity, ...CueGranularity[]]).default('segment'),
 });
@@ -58,6 +67,26 @@ function assertModelAccepts(model: string, options: { language?: string; task?: 
 }
 
 /**
+ * Diarization is off unless asked for ("diarize": true, or a speaker count):
+ * it adds about 210 CPU-s per audio hour, near 30% of a CPU-bound whisper-base
+ * transcription and more than a GPU transcription takes (see
+ * bench/results/*-diarization.md). Counts must be consistent.
+ */
+function withSpeakerDefaults<O extends { diarize?: boolean; numSpeakers?: number; minSpeakers?: number; maxSpeakers?: number }>(options: O): O {
+  const { numSpeakers, minSpeakers, maxSpeakers } = options;
+  const counts = numSpeakers !== undefined || minSpeakers !== undefined || maxSpeakers !== undefined;
+  const diarize = options.diarize ?? counts;
+  if (!diarize && counts) throw new ValidationError('numSpeakers, minSpeakers and maxSpeakers need "diarize": true');
+  if (numSpeakers !== undefined && (minSpeakers !== undefined || maxSpeakers !== undefined)) {
+    throw new ValidationError('give either numSpeakers or minSpeakers/maxSpeakers, not both');
+  }
+  if (minSpeakers !== undefined && maxSpeakers !== undefined && minSpeakers > maxSpeakers) {
+    throw new ValidationError(`minSpeakers (${minSpeakers}) is more than maxSpeakers (${maxSpeakers})`);
+  }
+  return { ...options, diarize };
+}
+
+/**
  * A meeting's transcription, mounted at `/api/projects/:projectId/meetings/:meetingId`.
  * Every route reads the meeting through `MeetingRepository.get`, which answers
  * 404 for a meeting of another project.
@@ -73,7 +102,7 @@ export function transcriptionRoutes(deps: TranscriptionDeps) {
       zValidator('json', startBody, validationHook),
       async (c) => {
         const { projectId, meetingId } = c.req.valid('param');
-        const options = c.req.valid('json');
+        const options = withSpeakerDefaults(c.req.valid('json'));
         assertModelAccepts(deps.config.inference.model, options);
         if (options.callbackUrl !== undefined) options.callbackUrl = deps.webhooks.checkUrl(options.callbackUrl, 'callbackUrl');
         const result = await deps.service.start(projectId, meetingId, options);
@@ -113,7 +142,17 @@ export function transcriptionRoutes(deps: TranscriptionDeps) {
       }
       const segments = await deps.segments.list(meeting._id);
       const partial = meeting.transcriptionStatus !== 'completed';
-      const shown = segments.map((s) => ({
+      if (format === 'rttm') {
+        const diarization = meeting.diarization;
+        if (diarization?.status !== 'completed') {
+          throw new ConflictError(
+            diarization ? `this meeting has no speaker turns: ${diarization.error ?? 'diarization failed'}` : 'this meeting has no speaker turns (yet): start its transcription with "diarize": true and wait for it to complete',
+          );
+        }
+        return c.body(formatRttm(meetingId, turnsOf(diarization)), 200, { 'content-type': 'text/plain; charset=utf-8' });
+      }
+      const shown = labelSpeakers(segments, meeting.diarization).map(({ speaker, ...s }) => ({
+        ...(speaker ? { speaker } : {}),
         start: s.start,
         end: s.end,
         text: s.text,
@@ -131,6 +170,7 @@ export function transcriptionRoutes(deps: TranscriptionDeps) {
           progress: meeting.transcriptionProgress,
           partial,
           language: meeting.language ?? null,
+        ...diarizationSummary(meeting.diarization),
         },
         granularity,
       );

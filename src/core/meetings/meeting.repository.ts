@@ -17,6 +17,30 @@ export interface TranscriptionOptions {
   wordTimestamps?: boolean;
   /** A URL that receives this request's end event (webhooks), besides the project's endpoints. */
   callbackUrl?: string;
+  /** Label speakers (see DiarizationRecord); off unless the client asks (or gives a speaker count). */
+  diarize?: boolean;
+  /** Exactly this many speakers; otherwise the count is estimated, within minSpeakers..maxSpeakers when given. */
+  numSpeakers?: number;
+  minSpeakers?: number;
+  maxSpeakers?: number;
+}
+
+/**
+ * A meeting's speaker diarization, written once after its transcription by
+ * the worker that owns it (fenced); a resumed job that finds it completed
+ * does not diarize again. A failed diarization leaves the transcript as it is
+ * and says why here. Segments and words get their speaker from the turns when
+ * read (the speaker who talks most within them).
+ */
+export interface DiarizationRecord {
+  status: 'completed' | 'failed';
+  /** Number of speakers found; 0 in silence or on failure. */
+  speakers: number;
+  /** Seconds, speaker counting from 0, in time order (objects: FerretDB stores no nested arrays). */
+  turns: { start: number; end: number; speaker: number }[];
+  /** Why it failed (client-safe). */
+  error?: string;
+  finishedAt: Date;
 }
 
 /** The options without undefined fields (MongoDB would store them as null). */
@@ -95,6 +119,8 @@ export interface MeetingDocument {
   /** Set when a delete began; the meeting is invisible from then on and goes once its data is removed. */
   deletingAt?: Date;
   metadata: { transcription?: FailureMetadata };
+  /** Speaker diarization, when it was asked for and has run. */
+  diarization?: DiarizationRecord;
   /**
    * The outbox of webhook events: written by the transition that ends the
    * meeting (same update), removed by the dispatcher once it has recorded them.
@@ -461,6 +487,14 @@ export class MeetingRepository {
       const raised = clampProgress(progress);
       if (m.doneChunks.includes(chunk) && m.transcriptionProgress >= raised && (!language || m.language === language)) return null;
       return { set: language ? { language } : {}, addToSet: { doneChunks: chunk }, max: { transcriptionProgress: raised } };
+    });
+  }
+
+  /** Records the meeting's speaker diarization (after its transcription). Fenced. */
+  async recordDiarization(meetingId: string, epoch: number, record: DiarizationRecord): Promise<MeetingDocument> {
+    return this.transition(meetingId, 'diarization', (m) => {
+      assertOwner(m, epoch);
+      return { set: { diarization: record } };
     });
   }
 
