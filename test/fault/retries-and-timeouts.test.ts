@@ -57,7 +57,7 @@ describe('all attempts exhausted', () => {
     expect(job.attemptsMade).toBe(3);
     expect(job.opts.removeOnFail).toEqual({ age: 7 * 24 * 3600 });
     expect(job.failedReason).toMatch(/^audio file not readable: <server path> \(ENOENT\)$/);
-    const jobBody = (await (await stack.api('/api/jobs/transcription-exhaust')).json()) as { failedReason: string };
+    const jobBody = (await (await stack.api('/api/jobs/transcription-p.exhaust')).json()) as { failedReason: string };
     expect(jobBody.failedReason).not.toContain(stack.audioRoot);
 
     await rename(`${path}.away`, path);
