@@ -273,10 +273,10 @@ class ThreadClient {
 function toAudioSegment(chunk: AudioChunk, segment: Segment): Segment {
   const times = segmentToAudioTimes(chunk, segment.start, segment.end);
   if (!segment.words) return { ...segment, ...times };
-  const mapped = segment.words.map((w) => ({ ...w, start: windowTimeToAudioTime(chunk, w.start), end: windowTimeToAudioTime(chunk, w.end) }));
   const round = (t: number) => Math.round(t * 1000) / 1000;
-  const words = clampWords(mapped, times.start, times.end).map((w) => ({ ...w, start: round(w.start), end: round(w.end) }));
-  return { ...segment, ...times, words };
+  const mapped = segment.words.map((w) => ({ ...w, start: round(windowTimeToAudioTime(chunk, w.start)), end: round(windowTimeToAudioTime(chunk, w.end)) }));
+  // Clamped after rounding, so that no word pokes out of its segment by a rounding error.
+  return { ...segment, ...times, words: clampWords(mapped, times.start, times.end) };
 }
 
 /**

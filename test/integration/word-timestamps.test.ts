@@ -159,5 +159,6 @@ describe('word timestamps on the long-form file (whisper-base, default settings)
     }
     expect(within / clips.length).toBeGreaterThanOrEqual(0.95);
     expectWellFormed(segments);
-  }, 900_000);
+    // About 2 min on 2 idle cores; far longer on a shared, loaded machine.
+  }, 1_800_000);
 });

@@ -136,7 +136,7 @@ function statusOf(m: MeetingDocument) {
 }
 
 function shownSegment(s: SegmentDocument) {
-  return { start: s.start, end: s.end, text: s.text, avgLogprob: s.avgLogprob, noSpeechProb: s.noSpeechProb };
+  return { start: s.start, end: s.end, text: s.text, avgLogprob: s.avgLogprob, noSpeechProb: s.noSpeechProb, ...(s.words ? { words: s.words } : {}) };
 }
 
 function groupByChunk(segments: SegmentDocument[]): Map<number, SegmentDocument[]> {
