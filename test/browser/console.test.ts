@@ -91,6 +91,7 @@ describe('web console in Chromium', () => {
     expect(await page.locator('#upload-progress').evaluate((e) => (e as unknown as Bar).value)).toBe(100);
     await expect.poll(() => page.locator('.meeting-item[data-meeting-id="jfk"]').textContent()).toMatch(/pending/);
 
+    await page.getByLabel(/Word timestamps/).check();
     await page.getByRole('button', { name: 'Start transcription' }).click();
     await expect.poll(() => statusAndError(), { timeout: 90_000, interval: 250 }).toMatch(/Status: completed · 100%/);
     expect(await page.locator('#meeting-progress').evaluate((e) => (e as unknown as Bar).value)).toBe(100);
@@ -115,6 +116,18 @@ describe('web console in Chromium', () => {
     expect(time).toBeGreaterThanOrEqual(start);
     expect(time).toBeLessThan(start + 1.5);
     await expect.poll(() => target.getAttribute('aria-current')).toBe('true');
+    await page.locator('#player').evaluate((a) => (a as unknown as Media).pause());
+
+    // Started with word timestamps: a clicked word plays from the word.
+    const words = page.locator('.word');
+    await expect.poll(() => words.count()).toBeGreaterThan(10);
+    const word = words.nth(12);
+    const wordStart = Number(await word.getAttribute('data-start'));
+    expect(wordStart).toBeGreaterThan(start);
+    await word.click();
+    const atWord = await page.locator('#player').evaluate((a) => (a as unknown as Media).currentTime);
+    expect(atWord).toBeGreaterThanOrEqual(wordStart);
+    expect(atWord).toBeLessThan(wordStart + 1);
     await page.locator('#player').evaluate((a) => (a as unknown as Media).pause());
     await page.screenshot({ path: join(shots, 'console-meeting.png') });
 

@@ -292,6 +292,7 @@ async function loadAudio(opened) {
 
 function showActions(status) {
   $('start').hidden = !(status === 'pending' || status === 'canceled');
+  $('start-options').hidden = $('start').hidden;
   $('retry').hidden = status !== 'failed';
   $('cancel').hidden = !LIVE.has(status);
   $('delete').hidden = status === null;
@@ -488,12 +489,13 @@ $('player').addEventListener('timeupdate', () => {
   li?.scrollIntoView({ block: 'nearest' });
 });
 
-async function act(path, verb) {
+async function act(path, verb, body) {
   if (!current) return;
   const opened = current;
   $('meeting-error').hidden = true;
   try {
-    await api(`${meetingPath(opened.meetingId)}${path}`, { method: 'POST' });
+    const init = body ? { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : { method: 'POST' };
+    await api(`${meetingPath(opened.meetingId)}${path}`, init);
     await refreshList();
     // The stream that ended (failed, canceled) starts again for the new run.
     if (opened === current) await openMeeting(opened.meetingId);
@@ -504,7 +506,24 @@ async function act(path, verb) {
   }
 }
 
-$('start').addEventListener('click', () => void act('/transcription/start', 'start'));
+/** The start body from the options the user set (nothing set: no body, the server's defaults). */
+function startOptions() {
+  const options = {};
+  const language = $('opt-language').value.trim();
+  if (language) options.language = language;
+  if ($('opt-words').checked) options.wordTimestamps = true;
+  if ($('opt-diarize').checked) options.diarize = true;
+  return Object.keys(options).length > 0 ? options : undefined;
+}
+
+$('start').addEventListener('click', () => {
+  if (!$('opt-language').checkValidity()) {
+    $('meeting-error').hidden = false;
+    $('meeting-error').textContent = 'Language: a 2- or 3-letter code such as "en", or empty to detect it.';
+    return;
+  }
+  void act('/transcription/start', 'start', startOptions());
+});
 $('retry').addEventListener('click', () => void act('/transcription/retry', 'retry'));
 $('cancel').addEventListener('click', () => void act('/transcription/cancel', 'cancel'));
 
