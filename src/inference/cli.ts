@@ -6,12 +6,14 @@
  * faster-whisper users expect.
  */
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AppError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
+import { labelSpeakers } from '../core/meetings/speakers.js';
 import { formatTranscript, TRANSCRIPT_FORMATS, type TranscriptFormat } from '../core/transcript-format.js';
+import { formatRttm } from './diarization/turns.js';
 import { probe } from './audio/probe.js';
 import { createTranscriber } from './transcriber.js';
 import type { ChunkPlan, Segment, Transcriber } from './types.js';
@@ -25,11 +27,14 @@ Transcribes a local audio or video file with Whisper and prints the transcript.
 Options:
   --model <name|dir>    tiny, base, small, or a model folder        (default: tiny)
   --models-dir <dir>    where named models are looked up first      (default: ./models)
-  --format <fmt>        text, json, srt or vtt                      (default: text)
+  --format <fmt>        text, json, srt, vtt or rttm                (default: text)
   --language <code>     ISO 639-1 code, e.g. en; detected when omitted
   --task <task>         transcribe or translate                     (default: transcribe)
   --prompt <text>       vocabulary hint (names, jargon) given to every window
   --word-timestamps     time every word (JSON: words per segment; SRT/VTT: one cue per word)
+  --diarize             label speakers: [Speaker 1] in text and SRT, <v Speaker 1> in VTT,
+                        speaker in JSON; --format rttm prints the speaker turns
+  --num-speakers <n>    exactly this many speakers (implies --diarize; estimated otherwise)
   --batch-size <n>      chunks decoded together                     (default: 1)
   --threads <n>         ONNX threads                                (default: all cores)
   --planner <p>         vad (cut at pauses) or fixed (30-s windows) (default: vad)
@@ -70,6 +75,8 @@ function parse(argv: string[]) {
       task: { type: 'string' },
       prompt: { type: 'string' },
       'word-timestamps': { type: 'boolean' },
+      diarize: { type: 'boolean' },
+      'num-speakers': { type: 'string' },
       'batch-size': { type: 'string' },
       threads: { type: 'string' },
       planner: { type: 'string' },
@@ -85,11 +92,13 @@ function parse(argv: string[]) {
     file: positionals[0],
     model: values.model ?? 'tiny',
     modelsDir: values['models-dir'] ?? 'models',
-    format: oneOf('format', values.format, TRANSCRIPT_FORMATS) ?? 'text',
+    format: oneOf('format', values.format, [...TRANSCRIPT_FORMATS, 'rttm' as const]) ?? 'text',
     language: values.language,
     task: oneOf('task', values.task, ['transcribe', 'translate'] as const),
     prompt: values.prompt,
     wordTimestamps: values['word-timestamps'] ?? false,
+    numSpeakers: positiveInt('num-speakers', values['num-speakers']),
+    diarize: Boolean(values.diarize || values['num-speakers'] !== undefined || values.format === 'rttm'),
     batchSize: positiveInt('batch-size', values['batch-size']),
     threads: positiveInt('threads', values.threads),
     planner: oneOf('planner', values.planner, ['vad', 'fixed'] as const),
@@ -223,23 +232,29 @@ export async function runCli(argv: string[], io: CliIo, signal?: AbortSignal): P
       })) {
         segments.push(...result.segments);
         language ??= result.language;
-        if (options.format === 'text') progress!.around(() => io.stdout.write(formatTranscript('text', result.segments)));
+        // Speakers are known only at the end: a diarized text transcript is printed then.
+        if (options.format === 'text' && !options.diarize) progress!.around(() => io.stdout.write(formatTranscript('text', result.segments)));
         progress!.chunkDone(result.chunk.index, result.chunk.start, result.chunk.end, result.segments.length);
       }
     } finally {
       progress?.finish();
     }
-    if (options.format !== 'text') {
+    const outcome = options.diarize ? await transcriber.diarize!(options.file, { numSpeakers: options.numSpeakers, signal }) : undefined;
+    const shown = outcome ? labelSpeakers(segments, { status: 'completed', ...outcome, finishedAt: new Date() }) : segments;
+    if (options.format === 'rttm') {
+      io.stdout.write(formatRttm(basename(options.file), outcome!.turns));
+    } else if (options.format !== 'text' || outcome) {
       io.stdout.write(
         formatTranscript(
           options.format as TranscriptFormat,
-          segments,
+          shown,
           {
             model: transcriber.model.name,
             language: language ?? options.language ?? null,
             durationSec: plan!.durationSec,
             planner: plan!.planner,
             chunks: plan!.chunks.length,
+            ...(outcome ? { speakers: outcome.speakers } : {}),
           },
           options.wordTimestamps ? 'word' : 'segment',
         ),
