@@ -35,6 +35,7 @@ export async function diarizeStep(input: DiarizeStepInput): Promise<DiarizationR
     return input.existing;
   }
   const started = Date.now();
+  log.info('diarizing');
   let record: DiarizationRecord;
   try {
     if (!input.transcriber.diarize) throw new Error('this worker cannot diarize');

@@ -96,6 +96,25 @@ describe('diarization in the worker', () => {
     for (const line of lines) expect(line).toMatch(/^SPEAKER duo 1 \d+\.\d{3} \d+\.\d{3} <NA> <NA> Speaker_[1-3] <NA> <NA>$/);
   }, 180_000);
 
+  it('a worker killed while diarizing: the next pickup diarizes without transcribing again', async () => {
+    const workers = [...stack.processes.filter((p) => p.running() && p.name !== 'api'), await stack.startWorker('w2')];
+    await register('resume', longformClip(30), 30);
+    await service.start('p', 'resume', { diarize: true });
+    const victim = await Promise.race(
+      workers.map((w) => w.waitForLog((l) => l.msg === 'diarizing' && l.meetingId === 'resume', 120_000).then(() => w)),
+    );
+    victim.signal('SIGKILL');
+    await victim.exited;
+    const survivor = workers.find((w) => w !== victim)!;
+    await expect.poll(async () => (await meetings.findById('resume'))?.transcriptionStatus, { timeout: 120_000, interval: 250 }).toBe('completed');
+    const meeting = await meetings.findById('resume');
+    expect(meeting!.diarization).toMatchObject({ status: 'completed' });
+    const survivorLogs = survivor.logs().filter((l) => l.meetingId === 'resume');
+    expect(survivorLogs.some((l) => l.msg === 'diarization saved')).toBe(true);
+    expect(survivorLogs.filter((l) => l.msg === 'chunk saved')).toEqual([]);
+    expect(victim.logs().filter((l) => l.meetingId === 'resume' && l.msg === 'chunk saved').length).toBe(meeting!.plan!.chunks.length);
+  }, 240_000);
+
   it('records a failed diarization with its reason and keeps the transcript', async () => {
     await register('nomodels', JFK, 11);
     const claim = await meetings.claim('nomodels');
