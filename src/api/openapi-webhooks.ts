@@ -9,7 +9,10 @@ const common = {
   400: error('VALIDATION_FAILED'),
   401: error('UNAUTHORIZED'),
   404: error('NOT_FOUND: no such endpoint (or delivery) in this project.'),
-  429: error('RATE_LIMITED'),
+  429: {
+    ...error('RATE_LIMITED: over this key\'s request rate; nothing was done.'),
+    headers: { 'Retry-After': { schema: { type: 'integer', minimum: 1 }, description: 'Whole seconds after which the request can succeed.' } },
+  },
 };
 const projectParam = { name: 'projectId', in: 'path', required: true, schema: ref('Id') };
 const endpointParam = {

@@ -199,12 +199,16 @@ describe('uploads in flight per key', () => {
 
   it('documents the 429 and its Retry-After in the OpenAPI document', async () => {
     const doc = (await (await fetch(`${s.base}/api/openapi.json`, { headers: auth(OTHER_KEY) })).json()) as {
-      paths: Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>>;
+      paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, { headers?: Record<string, unknown> }> }>>;
       components: { schemas: { Error: { properties: { error: { properties: { code: { enum: string[] } } } } } } };
     };
     expect(doc.components.schemas.Error.properties.error.properties.code.enum).toContain('RATE_LIMITED');
-    for (const [path, ops] of Object.entries(doc.paths).filter(([p]) => p !== '/healthz' && p !== '/readyz')) {
-      for (const [method, op] of Object.entries(ops)) expect(op.responses[429]?.headers, `${method} ${path}`).toHaveProperty('Retry-After');
+    // Every keyed operation is rate limited; those without a key (security: [], e.g. health, console files) are not.
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        if (Array.isArray(op.security) && op.security.length === 0) continue;
+        expect(op.responses[429]?.headers, `${method} ${path}`).toHaveProperty('Retry-After');
+      }
     }
   });
 

@@ -247,8 +247,10 @@ describe('transcription', () => {
     const ok = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes' });
     expect(ok.status).toBe(202);
     const status = await h.queues.getJobStatus(jobOf(meetingId));
-    expect(status?.data.options).toEqual({ language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes' });
-    expect((await h.meetings.get('p1', meetingId)).transcriptionOptions).toEqual({ language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes' });
+    // The request records its diarization choice (off unless asked for), so retries decide the same way.
+    const recorded = { language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes', diarize: false };
+    expect(status?.data.options).toEqual(recorded);
+    expect((await h.meetings.get('p1', meetingId)).transcriptionOptions).toEqual(recorded);
   });
 
   it('routes audio longer than LARGE_QUEUE_THRESHOLD_SEC to the large queue', async () => {

@@ -89,7 +89,8 @@ describe.each([
     const run = all(deps, 'RUN').join('\n');
     expect(run).toMatch(/npm ci --ignore-scripts .*npm run build .*npm prune --omit=dev/);
     expect(all(runtime, 'COPY')).toContain('--from=deps /app/dist ./dist');
-    expect(all(runtime, 'COPY').some((c) => /(^|\s)src\b/.test(c))).toBe(false);
+    // Only the console's static files (plain JS/CSS) come from src/.
+    expect(all(runtime, 'COPY').filter((c) => /(^|\s|\/app\/)src\b/.test(c))).toEqual(dockerfile === api ? ['--from=deps /app/src/console/public ./src/console/public'] : []);
     expect(readFileSync(dockerfile === api ? 'Dockerfile.api' : 'Dockerfile.worker', 'utf8')).not.toMatch(/--import tsx/);
   });
 
