@@ -1,22 +1,7 @@
 /** The transcribe CLI with --diarize (issue 15), run as `npm run transcribe --` runs it. */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CLI_RUN as RUN, runCli as cli } from '../helpers/cli.js';
 import { longformClip } from '../helpers/fixtures.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = `${ROOT}node_modules/.bin/tsx`;
-
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { LOG_LEVEL: _unset, ...env } = process.env;
-  return new Promise((resolve) => {
-    execFile(TSX, ['src/inference/cli.ts', ...args], { cwd: ROOT, env, timeout: 170_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
-
-const RUN = ['--device', 'cpu', '--threads', '2', '--language', 'en'];
 
 describe('transcribe CLI --diarize', () => {
   // The first 20 s of the long-form file: espeak, then LibriSpeech readers 2033 and 3331.

@@ -1,24 +1,8 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CLI_RUN as RUN, runCli as cli } from '../helpers/cli.js';
 import { parseSrt, parseWebVtt } from '../../src/core/transcript-format.js';
 import { BAD_INPUTS, JFK } from '../helpers/fixtures.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = `${ROOT}node_modules/.bin/tsx`;
-
-/** Runs the CLI the way `npm run transcribe --` does (tsx, stdout/stderr piped, so no TTY). */
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { LOG_LEVEL: _unset, ...env } = process.env;
-  return new Promise((resolve) => {
-    execFile(TSX, ['src/inference/cli.ts', ...args], { cwd: ROOT, env, timeout: 170_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const RUN = ['--device', 'cpu', '--threads', '2', '--language', 'en'];
 const expectJfkWords = (text: string) => {
   const lower = text.toLowerCase();
   for (const word of ['americans', 'country', 'ask']) expect(lower).toContain(word);
