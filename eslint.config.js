@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'models/', 'bench/results/', 'coverage/', '.cache/', 'tmp/', '.bench-venv/', '**/*.py'] },
+  { ignores: ['node_modules/', 'dist/', 'models/', 'bench/results/', 'coverage/', '.cache/', 'tmp/', '.bench-venv/', '**/*.py'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
