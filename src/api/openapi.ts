@@ -197,6 +197,17 @@ export function openApiDocument() {
                         "Time every word (cross-attention + DTW, one more decoder pass per chunk): the transcript's segments get `words`, " +
                         'and SRT/WebVTT can give one cue per word (`granularity=word`).',
                     },
+                    diarize: {
+                      type: 'boolean',
+                      default: false,
+                      description:
+                        'Label speakers (pyannote segmentation + CAM++ embeddings, after the last chunk; about 210 CPU-s per audio hour): ' +
+                        'segments and words get `speaker`, text/SRT get `[Speaker N]`, WebVTT `<v Speaker N>`, and `format=rttm` is served. ' +
+                        'On by itself when a speaker count is given.',
+                    },
+                    numSpeakers: { type: 'integer', minimum: 1, maximum: 50, description: 'The number of speakers, when known (else estimated).' },
+                    minSpeakers: { type: 'integer', minimum: 1, maximum: 50, description: 'Bounds for the estimated number of speakers (not with numSpeakers).' },
+                    maxSpeakers: { type: 'integer', minimum: 1, maximum: 50 },
                     callbackUrl: {
                       type: 'string',
                       maxLength: 2048,
@@ -468,7 +479,13 @@ export function openApiDocument() {
           summary: 'The transcript, complete or partial, in JSON, plain text, SRT or WebVTT',
           parameters: [
             ...meetingPathParams,
-            { name: 'format', in: 'query', required: false, schema: { type: 'string', enum: ['json', 'text', 'srt', 'vtt'], default: 'json' } },
+            {
+              name: 'format',
+              in: 'query',
+              required: false,
+              description: "'rttm': the speaker turns (NIST RTTM), for a transcription started with diarize.",
+              schema: { type: 'string', enum: ['json', 'text', 'srt', 'vtt', 'rttm'], default: 'json' },
+            },
             {
               name: 'granularity',
               in: 'query',
@@ -492,6 +509,7 @@ export function openApiDocument() {
             ...unauthorized,
             ...rateLimited,
             404: error('NOT_FOUND'),
+            409: error('CONFLICT: format=rttm for a meeting without speaker turns (not diarized, not finished, or its diarization failed: the message says which).'),
             ...unavailable,
           },
         },
@@ -652,6 +670,15 @@ export function openApiDocument() {
             partial: { type: 'boolean' },
             language: { type: ['string', 'null'] },
             text: { type: 'string' },
+            diarization: {
+              type: 'object',
+              description: 'Present when the transcription was started with diarize.',
+              properties: {
+                status: { type: 'string', enum: ['completed', 'failed'] },
+                speakers: { type: 'integer', description: 'Speakers found.' },
+                error: { type: 'string', description: 'Why diarization failed; the transcript is complete without speakers.' },
+              },
+            },
             segments: {
               type: 'array',
               items: {
@@ -662,12 +689,13 @@ export function openApiDocument() {
                   text: { type: 'string' },
                   avgLogprob: { type: 'number' },
                   noSpeechProb: { type: 'number' },
+                  speaker: { type: 'string', examples: ['Speaker 1'], description: 'Present when the transcription was diarized.' },
                   words: {
                     type: 'array',
                     description: 'Present when the transcription was started with wordTimestamps.',
                     items: {
                       type: 'object',
-                      properties: { word: { type: 'string' }, start: { type: 'number' }, end: { type: 'number' }, probability: { type: 'number' } },
+                      properties: { word: { type: 'string' }, start: { type: 'number' }, end: { type: 'number' }, probability: { type: 'number' }, speaker: { type: 'string' } },
                     },
                   },
                 },
