@@ -9,8 +9,9 @@
 import { coerceError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { type MeetingEvent, meetingEventId } from '../core/meetings/meeting-events.js';
+import { publicMeetingId } from '../core/meetings/meeting-key.js';
 import type { MeetingDocument, MeetingRepository } from '../core/meetings/meeting.repository.js';
-import { buildPayload, publicMeetingId } from './webhook-payload.js';
+import { buildPayload } from './webhook-payload.js';
 import type { WebhookQueue } from './webhook-queue.js';
 import { CALLBACK_ENDPOINT_ID, deliveryIdFor, type WebhookRepository } from './webhook.repository.js';
 

@@ -5,6 +5,7 @@
  */
 import { clientSafeMessage } from '../core/errors.js';
 import type { MeetingEvent, MeetingEventType } from '../core/meetings/meeting-events.js';
+import { publicMeetingId } from '../core/meetings/meeting-key.js';
 import type { MeetingDocument } from '../core/meetings/meeting.repository.js';
 import type { TranscriptionStatus } from '../core/meetings/meeting-state.js';
 
@@ -23,19 +24,13 @@ export interface WebhookPayload {
     eventId: string;
     projectId: string;
     meetingId: string;
-    status: TranscriptionStatus | 'canceled';
+    status: TranscriptionStatus;
     progress: number;
     requestedAt: string | null;
     error: { code: string | null; message: string } | null;
     /** Where the transcript is read (with an API key). */
     transcriptPath: string;
   };
-}
-
-/** The meeting id clients use (a document may store it apart from its internal `_id`). */
-export function publicMeetingId(meeting: Pick<MeetingDocument, '_id'>): string {
-  const id = (meeting as { meetingId?: unknown }).meetingId;
-  return typeof id === 'string' ? id : meeting._id;
 }
 
 export function buildPayload(meeting: MeetingDocument, event: Pick<MeetingEvent, 'id' | 'type' | 'at' | 'requestedAt'>, progress?: number): string {

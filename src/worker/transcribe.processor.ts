@@ -177,7 +177,11 @@ export function createTranscribeProcessor(deps: TranscribeProcessorDeps) {
       if (outage && !deadline.expired && token) {
         // MongoDB is away or a folder is full: not the job's fault, so wait and try again without
         // spending an attempt (a few short outages must not fail a meeting for good). Saved chunks stay saved.
-        await job.moveToDelayed(Date.now() + deps.outageRetryDelayMs, token);
+        await job.moveToDelayed(Date.now() + deps.outageRetryDelayMs, token).catch((moveErr: unknown) => {
+          // Cut off from Redis past the lock (a partition): the job is someone else's now. Say so with the meeting's id.
+          log.warn({ epoch, err: { message: err.message }, moveErr: { message: (moveErr as Error).message } }, `${outage} and the job's lock is lost; stopped without writing, the queue has the job`);
+          throw moveErr;
+        });
         deps.metrics?.retries.inc({ queue });
         log.warn({ epoch, err: { message: err.message, name: err.name }, delayMs: deps.outageRetryDelayMs }, `${outage}; job attempt stopped and delayed without spending an attempt`);
         throw new DelayedError();
