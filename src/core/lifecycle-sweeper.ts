@@ -5,6 +5,7 @@ import type { MeetingDeletion } from './meetings/meeting-deletion.js';
 import type { MeetingRepository } from './meetings/meeting.repository.js';
 import type { SegmentRepository } from './meetings/segment.repository.js';
 import type { ServiceMetrics } from './metrics.js';
+import type { RedisLease } from './redis-lease.js';
 import type { TranscriptionQueues } from './transcription-queues.js';
 
 export interface LifecycleSweeperDeps {
@@ -44,6 +45,7 @@ export class LifecycleSweeper {
   private readonly now: () => Date;
   private timer?: NodeJS.Timeout;
   private running?: Promise<SweepReport | null>;
+  private lease?: RedisLease;
 
   constructor(private readonly deps: LifecycleSweeperDeps) {
     this.log = deps.logger.child({ module: 'lifecycle' });
@@ -53,7 +55,7 @@ export class LifecycleSweeper {
   /** Runs a pass at every interval, while this process holds the lease. */
   start(): this {
     const intervalMs = this.deps.retention.lifecycleSweepIntervalMs;
-    const lease = this.deps.queues.lease('lifecycle', 3 * intervalMs);
+    const lease = (this.lease = this.deps.queues.lease('lifecycle', 3 * intervalMs));
     const tick = async (): Promise<SweepReport | null> => {
       try {
         if (!(await lease.hold())) return null;
@@ -70,10 +72,11 @@ export class LifecycleSweeper {
     return this;
   }
 
-  /** Stops the timer and waits for a pass in progress. */
+  /** Stops the timer, waits for a pass in progress and hands the lease on (else another process waits for it to expire). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
+    await this.lease?.release().catch((err: unknown) => this.log.debug({ err: { message: (err as Error).message } }, 'could not release the lifecycle lease; it expires by itself'));
   }
 
   /** One pass; throws when MongoDB cannot be reached. */
