@@ -61,16 +61,16 @@ async function statusAndError(): Promise<string> {
 describe('web console in Chromium', () => {
   it('signs in with a key kept for the tab only', async () => {
     await page.goto(`${stack.apiUrl()}/`);
-    await expect.poll(() => page.locator('#login').isVisible()).toBe(true);
+    await expect.poll(() => page.locator('#login').isVisible(), { timeout: 10_000 }).toBe(true);
     await page.screenshot({ path: join(shots, 'console-sign-in.png') });
     await page.getByLabel('API key').fill('wrong-key');
     await page.getByLabel('Project id').fill(PROJECT);
     await page.getByRole('button', { name: 'Open' }).click();
-    await expect.poll(() => page.locator('#login-error').textContent()).toMatch(/invalid API key/);
+    await expect.poll(() => page.locator('#login-error').textContent(), { timeout: 10_000 }).toMatch(/invalid API key/);
     await page.getByLabel('API key').fill(API_KEY);
     await page.getByRole('button', { name: 'Open' }).click();
     await page.locator('#workspace').waitFor({ state: 'visible' });
-    expect(await page.evaluate('JSON.parse(sessionStorage.getItem("meno.console"))')).toEqual({ key: API_KEY, projectId: PROJECT });
+    await expect.poll(() => page.evaluate('JSON.parse(sessionStorage.getItem("meno.console"))'), { timeout: 10_000 }).toEqual({ key: API_KEY, projectId: PROJECT });
     expect(await page.evaluate('document.cookie')).toBe('');
   });
 
@@ -89,7 +89,7 @@ describe('web console in Chromium', () => {
     await expect.poll(() => page.locator('#meeting-title').textContent(), { timeout: 20_000 }).toBe('Meeting jfk');
     expect(await page.locator('#upload-status').textContent()).toMatch(/Uploaded jfk \(11 s\)/);
     expect(await page.locator('#upload-progress').evaluate((e) => (e as unknown as Bar).value)).toBe(100);
-    await expect.poll(() => page.locator('.meeting-item[data-meeting-id="jfk"]').textContent()).toMatch(/pending/);
+    await expect.poll(() => page.locator('.meeting-item[data-meeting-id="jfk"]').textContent(), { timeout: 10_000 }).toMatch(/pending/);
 
     await page.getByLabel(/Word timestamps/).check();
     await page.getByRole('button', { name: 'Start transcription' }).click();
@@ -99,7 +99,7 @@ describe('web console in Chromium', () => {
     expect(seen.upload.at(-1)).toBe(100);
     expect(seen.meeting).toEqual([...seen.meeting].sort((a, b) => a - b));
     expect(seen.meeting.at(-1)).toBe(100);
-    await expect.poll(() => page.locator('.meeting-item[data-meeting-id="jfk"]').textContent()).toMatch(/completed/);
+    await expect.poll(() => page.locator('.meeting-item[data-meeting-id="jfk"]').textContent(), { timeout: 10_000 }).toMatch(/completed/);
   }, 120_000);
 
   it('shows the reference sentence, plays from a clicked line and highlights it', async () => {
@@ -115,12 +115,12 @@ describe('web console in Chromium', () => {
     const time = await page.locator('#player').evaluate((a) => (a as unknown as Media).currentTime);
     expect(time).toBeGreaterThanOrEqual(start);
     expect(time).toBeLessThan(start + 1.5);
-    await expect.poll(() => target.getAttribute('aria-current')).toBe('true');
+    await expect.poll(() => target.getAttribute('aria-current'), { timeout: 10_000 }).toBe('true');
     await page.locator('#player').evaluate((a) => (a as unknown as Media).pause());
 
     // Started with word timestamps: a clicked word plays from the word.
     const words = page.locator('.word');
-    await expect.poll(() => words.count()).toBeGreaterThan(10);
+    await expect.poll(() => words.count(), { timeout: 10_000 }).toBeGreaterThan(10);
     const word = words.nth(12);
     const wordStart = Number(await word.getAttribute('data-start'));
     expect(wordStart).toBeGreaterThan(start);

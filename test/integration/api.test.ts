@@ -247,8 +247,7 @@ describe('transcription', () => {
     const ok = await post(`/api/projects/p1/meetings/${meetingId}/transcription/start`, { language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes' });
     expect(ok.status).toBe(202);
     const status = await h.queues.getJobStatus(jobOf(meetingId));
-    // The request records its diarization choice (off unless asked for), so retries decide the same way.
-    const recorded = { language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes', diarize: false };
+    const recorded = { language: 'en', task: 'translate', prompt: 'ONNX, BullMQ, Kubernetes' };
     expect(status?.data.options).toEqual(recorded);
     expect((await h.meetings.get('p1', meetingId)).transcriptionOptions).toEqual(recorded);
   });

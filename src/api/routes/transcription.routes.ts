@@ -83,7 +83,9 @@ function withSpeakerDefaults<O extends { diarize?: boolean; numSpeakers?: number
   if (minSpeakers !== undefined && maxSpeakers !== undefined && minSpeakers > maxSpeakers) {
     throw new ValidationError(`minSpeakers (${minSpeakers}) is more than maxSpeakers (${maxSpeakers})`);
   }
-  return { ...options, diarize };
+  // Recorded only when on, like every option the client did not give.
+  const { diarize: _given, ...rest } = options;
+  return (diarize ? { ...rest, diarize: true } : rest) as O;
 }
 
 /**
