@@ -17,7 +17,8 @@ import { byMsg, spawnCommand, type ServiceProcess } from '../helpers/processes.j
 import { type Stack, startStack } from '../helpers/stack.js';
 
 let stack: Stack;
-const GRACE_MS = 10_000;
+// Long enough for a graceful close on a loaded CI machine (two test files running beside this one).
+const GRACE_MS = 20_000;
 /** The tree must be gone once the grace period is over: a worker slower than the grace (a loaded machine) is forced to exit at its end. */
 const AFTER_GRACE_MS = GRACE_MS + 5_000;
 const HANDED_BACK = 'job handed back to the queue (shutdown)';

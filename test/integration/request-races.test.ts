@@ -127,7 +127,8 @@ describe('a retry racing the failed attempt it retries', () => {
     expect(retried.transcriptionStatus).toBe('pending');
 
     // The old attempt now reaches BullMQ's failed set, after the retry's request time.
-    const old = await waitFor('old job', () => jobState(meetingId), (s) => s?.status === 'failed');
+    // The job record is read apart from its state: wait until the failed state's finishedOn is in the read too.
+    const old = await waitFor('old job', () => jobState(meetingId), (s) => s?.status === 'failed' && s.finishedOn !== undefined);
     expect(old!.finishedOn).toBeGreaterThan(retried.transcriptionRequestedAt!.getTime());
     const report = await h.service.reconcile();
     expect(report.failed).toBe(0);
